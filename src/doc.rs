@@ -1,0 +1,521 @@
+//! The normalized document: a flat list of dotted ECS keys and typed values.
+//!
+//! Normalizers write fields as `doc.insert("source.ip", ip)`; serialization nests the dotted keys into
+//! JSON objects in one sorted pass. A flat `Vec` is far cheaper to build than a tree of maps (no hashing,
+//! one allocation for the whole field list) and the sort happens once, at the output.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
+
+/// A field path such as `source.ip`. Static literals cost no allocation.
+pub type Key = Cow<'static, str>;
+
+/// A field value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// A point in time, written as RFC 3339 with its offset and sub-second digits.
+    Time(DateTime<FixedOffset>),
+    Array(Vec<Value>),
+    /// An object whose keys are literal (not dotted paths): SD-IDs, event-data names.
+    Object(Vec<(String, Value)>),
+    /// Arbitrary JSON kept as parsed (`json.*` of unknown records).
+    Json(serde_json::Value),
+}
+
+impl Value {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Writes the value as JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            Value::Int(i) => {
+                let mut buf = itoa::Buffer::new();
+                out.extend_from_slice(buf.format(*i).as_bytes());
+            }
+            Value::Float(f) if f.is_finite() => {
+                let mut buf = ryu::Buffer::new();
+                out.extend_from_slice(buf.format_finite(*f).as_bytes());
+            }
+            Value::Float(_) => out.extend_from_slice(b"null"),
+            Value::Str(s) => write_json_str(out, s),
+            Value::Time(t) => {
+                out.push(b'"');
+                write_rfc3339(out, t);
+                out.push(b'"');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(b']');
+            }
+            Value::Object(fields) => {
+                out.push(b'{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, k);
+                    out.push(b':');
+                    v.write_json(out);
+                }
+                out.push(b'}');
+            }
+            Value::Json(v) => {
+                // Writing a serde_json::Value into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+        }
+    }
+
+    /// Converts to a `serde_json::Value` (tests, the HTTP API, routes on nested values).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Time(t) => {
+                let mut b = Vec::with_capacity(40);
+                write_rfc3339(&mut b, t);
+                J::String(String::from_utf8_lossy(&b).into_owned())
+            }
+            Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
+            Value::Object(o) => J::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Json(v) => v.clone(),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::Int(v as i64) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        i64::try_from(v).map_or(Value::Float(v as f64), Value::Int)
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::from(v as u64)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Str(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(v)
+    }
+}
+impl From<Cow<'_, str>> for Value {
+    fn from(v: Cow<'_, str>) -> Self {
+        Value::Str(v.into_owned())
+    }
+}
+impl From<DateTime<FixedOffset>> for Value {
+    fn from(v: DateTime<FixedOffset>) -> Self {
+        Value::Time(v)
+    }
+}
+impl From<DateTime<chrono::Utc>> for Value {
+    fn from(v: DateTime<chrono::Utc>) -> Self {
+        Value::Time(v.fixed_offset())
+    }
+}
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        Value::Json(v)
+    }
+}
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Self {
+        Value::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+
+/// A normalized record: dotted keys in insertion order, last write wins.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Doc {
+    fields: Vec<(Key, Value)>,
+}
+
+impl Doc {
+    pub fn new() -> Self {
+        Doc {
+            fields: Vec::with_capacity(48),
+        }
+    }
+
+    /// Sets `key`. A later insert of the same key wins (resolved at serialization, so no scan here).
+    pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        self.fields.push((key.into(), value.into()));
+    }
+
+    /// Sets `key` only when `value` is `Some` and, for strings, not empty or `-`.
+    pub fn insert_opt<V: Into<Value>>(&mut self, key: impl Into<Key>, value: Option<V>) {
+        if let Some(v) = value {
+            let v = v.into();
+            if let Value::Str(s) = &v {
+                if s.is_empty() || s == "-" {
+                    return;
+                }
+            }
+            self.fields.push((key.into(), v));
+        }
+    }
+
+    /// The current value of `key` (the last one written).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Removes every value of `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.fields.retain(|(k, _)| k != key);
+    }
+
+    /// Appends `value` to the array at `key`, creating it; skips a value already present.
+    pub fn append_unique(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        let key = key.into();
+        let value = value.into();
+        if let Some((_, existing)) = self.fields.iter_mut().rev().find(|(k, _)| *k == key) {
+            match existing {
+                Value::Array(items) => {
+                    if !items.contains(&value) {
+                        items.push(value);
+                    }
+                }
+                other => {
+                    if *other != value {
+                        let first = std::mem::replace(other, Value::Null);
+                        *other = Value::Array(vec![first, value]);
+                    }
+                }
+            }
+        } else {
+            self.fields.push((key, Value::Array(vec![value])));
+        }
+    }
+
+    /// Adds to `related.ip`, `related.user`, `related.hosts` or `related.hash`, skipping empty and `-`.
+    pub fn add_related(&mut self, kind: Related, value: &str) {
+        if value.is_empty() || value == "-" {
+            return;
+        }
+        self.append_unique(kind.key(), value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.fields.clear();
+    }
+
+    /// The fields as written, duplicates included.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// Serializes as one nested JSON object (no trailing newline).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let order = self.sorted_unique();
+        out.push(b'{');
+        // Open object path segments, and whether each open level already has a member.
+        let mut open: Vec<&str> = Vec::with_capacity(8);
+        let mut has_member: Vec<bool> = vec![false];
+        for (idx, &i) in order.iter().enumerate() {
+            let key: &str = &self.fields[i].0;
+            // A leaf whose path is also a prefix of the next key would produce a duplicate member:
+            // the nested fields win (they are the more specific ECS mapping).
+            if let Some(&next) = order.get(idx + 1) {
+                let nk: &str = &self.fields[next].0;
+                if nk.len() > key.len() && nk.starts_with(key) && nk.as_bytes()[key.len()] == b'.' {
+                    continue;
+                }
+            }
+            let segs: Vec<&str> = key.split('.').collect();
+            let (parents, leaf) = segs.split_at(segs.len() - 1);
+            let common = open
+                .iter()
+                .zip(parents.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
+            while open.len() > common {
+                open.pop();
+                has_member.pop();
+                out.push(b'}');
+            }
+            for seg in &parents[common..] {
+                let level = has_member.len() - 1;
+                if has_member[level] {
+                    out.push(b',');
+                }
+                has_member[level] = true;
+                write_json_str(out, seg);
+                out.extend_from_slice(b":{");
+                open.push(seg);
+                has_member.push(false);
+            }
+            let level = has_member.len() - 1;
+            if has_member[level] {
+                out.push(b',');
+            }
+            has_member[level] = true;
+            write_json_str(out, leaf[0]);
+            out.push(b':');
+            self.fields[i].1.write_json(out);
+        }
+        for _ in open {
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
+
+    /// The document as a `serde_json::Value` (tests and the HTTP API).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut buf = Vec::with_capacity(1024);
+        self.write_json(&mut buf);
+        serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Indices of the last write of each key, sorted so that keys sharing a path prefix are adjacent.
+    fn sorted_unique(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.fields.len()).collect();
+        // Stable: among equal keys the later write stays later.
+        idx.sort_by(|&a, &b| cmp_path(&self.fields[a].0, &self.fields[b].0));
+        let mut out: Vec<usize> = Vec::with_capacity(idx.len());
+        for i in idx {
+            if let Some(last) = out.last_mut() {
+                if self.fields[*last].0 == self.fields[i].0 {
+                    *last = i;
+                    continue;
+                }
+            }
+            out.push(i);
+        }
+        out
+    }
+}
+
+/// Orders dotted paths segment by segment, so `a.b` and `a.c` stay adjacent even when `a-x` exists.
+fn cmp_path(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('.').cmp(b.split('.'))
+}
+
+/// The `related.*` arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Related {
+    Ip,
+    User,
+    Hosts,
+    Hash,
+}
+
+impl Related {
+    pub fn key(self) -> &'static str {
+        match self {
+            Related::Ip => "related.ip",
+            Related::User => "related.user",
+            Related::Hosts => "related.hosts",
+            Related::Hash => "related.hash",
+        }
+    }
+}
+
+/// Writes `s` as a JSON string with escapes.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                let _ = write!(out, "\\u{:04x}", b);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes RFC 3339 with the offset; sub-second digits in groups of three, only when non-zero.
+pub fn write_rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
+    fn two(out: &mut Vec<u8>, v: u32) {
+        out.push(b'0' + (v / 10 % 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    }
+    let year = t.year();
+    if (0..=9999).contains(&year) {
+        let y = year as u32;
+        two(out, y / 100);
+        two(out, y % 100);
+    } else {
+        let _ = write!(out, "{:+06}", year);
+    }
+    out.push(b'-');
+    two(out, t.month());
+    out.push(b'-');
+    two(out, t.day());
+    out.push(b'T');
+    two(out, t.hour());
+    out.push(b':');
+    two(out, t.minute());
+    out.push(b':');
+    two(out, t.second());
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos != 0 {
+        if nanos % 1_000_000 == 0 {
+            let _ = write!(out, ".{:03}", nanos / 1_000_000);
+        } else if nanos % 1_000 == 0 {
+            let _ = write!(out, ".{:06}", nanos / 1_000);
+        } else {
+            let _ = write!(out, ".{:09}", nanos);
+        }
+    }
+    let off = t.offset().local_minus_utc();
+    if off == 0 {
+        out.push(b'Z');
+    } else {
+        out.push(if off < 0 { b'-' } else { b'+' });
+        let a = off.unsigned_abs();
+        two(out, a / 3600);
+        out.push(b':');
+        two(out, a % 3600 / 60);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn nests_dotted_keys_and_last_write_wins() {
+        let mut d = Doc::new();
+        d.insert("source.ip", "10.0.0.1");
+        d.insert("event.kind", "event");
+        d.insert("source.port", 22);
+        d.insert("source-x", true);
+        d.insert("event.kind", "alert");
+        d.insert("@timestamp", "t");
+        let mut out = Vec::new();
+        d.write_json(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"@timestamp":"t","event":{"kind":"alert"},"source":{"ip":"10.0.0.1","port":22},"source-x":true}"#
+        );
+    }
+
+    #[test]
+    fn leaf_conflicting_with_object_is_dropped_and_json_stays_valid() {
+        let mut d = Doc::new();
+        d.insert("a", 1);
+        d.insert("a.b", 2);
+        d.insert("a.c.d", 3);
+        d.insert("b", 4);
+        let v = d.to_json();
+        assert_eq!(v, serde_json::json!({"a":{"b":2,"c":{"d":3}},"b":4}));
+    }
+
+    #[test]
+    fn escapes_strings_and_formats_times() {
+        let mut d = Doc::new();
+        let t = FixedOffset::east_opt(3600)
+            .unwrap()
+            .with_ymd_and_hms(2024, 3, 5, 7, 8, 9)
+            .unwrap()
+            + chrono::Duration::milliseconds(120);
+        d.insert("@timestamp", t);
+        d.insert("message", "a\"b\\c\nd\u{1}");
+        let v = d.to_json();
+        assert_eq!(v["@timestamp"], "2024-03-05T07:08:09.120+01:00");
+        assert_eq!(v["message"], "a\"b\\c\nd\u{1}");
+    }
+
+    #[test]
+    fn related_is_deduplicated() {
+        let mut d = Doc::new();
+        d.add_related(Related::Ip, "1.2.3.4");
+        d.add_related(Related::Ip, "1.2.3.4");
+        d.add_related(Related::Ip, "-");
+        d.add_related(Related::Ip, "::1");
+        assert_eq!(d.to_json()["related"]["ip"], serde_json::json!(["1.2.3.4", "::1"]));
+    }
+}
