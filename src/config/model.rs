@@ -1,0 +1,396 @@
+//! The YAML configuration model. Every struct rejects unknown keys so that a typo is an error with
+//! a suggestion, not a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints and buffers live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputConfig>,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, OutputConfig>,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// How long shutdown waits for in-flight batches before giving up on them.
+    #[serde(default = "default_shutdown_timeout", with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// The HTTP API server (health, readiness, metrics).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: String,
+}
+
+/// An input: named map entry with a `type`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputConfig {
+    File(FileInputConfig),
+    Stdin(StdinInputConfig),
+}
+
+impl InputConfig {
+    pub fn source_type(&self) -> Option<&str> {
+        match self {
+            InputConfig::File(c) => c.source_type.as_deref(),
+            InputConfig::Stdin(c) => c.source_type.as_deref(),
+        }
+    }
+}
+
+/// Where a file input starts in a file it has no checkpoint for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    Beginning,
+    #[default]
+    End,
+}
+
+/// How bytes are cut into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// One record per line.
+    #[default]
+    Lines,
+    /// Whole JSON values, which may span lines (CloudTrail `Records` files, pretty-printed JSON).
+    JsonDocument,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileInputConfig {
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    #[serde(default)]
+    pub framing: Framing,
+    /// Longer records are cut to this size, tagged and counted.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// A last line without a newline is emitted after this much quiet.
+    #[serde(default = "default_partial_timeout", with = "duration")]
+    pub partial_line_timeout: Duration,
+    /// How often to look for new files and appends when idle.
+    #[serde(default = "default_poll_interval", with = "duration")]
+    pub poll_interval: Duration,
+    /// Skip detection: every record is this source type.
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+fn default_max_line_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_partial_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_poll_interval() -> Duration {
+    Duration::from_millis(250)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinInputConfig {
+    #[serde(default)]
+    pub framing: Framing,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+/// Processing settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Processor threads; 0 means one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Records per batch read by inputs.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Batches waiting for the processors.
+    #[serde(default = "default_queue_batches")]
+    pub queue_batches: usize,
+    #[serde(default)]
+    pub detect: DetectConfig,
+    #[serde(default)]
+    pub normalize: NormalizeConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            threads: 0,
+            batch_size: default_batch_size(),
+            queue_batches: default_queue_batches(),
+            detect: DetectConfig::default(),
+            normalize: NormalizeConfig::default(),
+        }
+    }
+}
+
+fn default_batch_size() -> usize {
+    512
+}
+
+fn default_queue_batches() -> usize {
+    16
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Below this confidence a record is `unknown`.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f32,
+    /// Extra or overriding detection rules.
+    #[serde(default)]
+    pub rules_dir: Option<PathBuf>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            min_confidence: default_min_confidence(),
+            rules_dir: None,
+        }
+    }
+}
+
+fn default_min_confidence() -> f32 {
+    0.5
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizeConfig {
+    /// Zone for timestamps without one (RFC 3164, PAN-OS): an IANA name or `UTC`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Keep the raw record in `event.original`.
+    #[serde(default = "default_true")]
+    pub keep_original: bool,
+}
+
+impl Default for NormalizeConfig {
+    fn default() -> Self {
+        NormalizeConfig {
+            timezone: default_timezone(),
+            keep_original: true,
+        }
+    }
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What an output does when its queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Wait: backpressure reaches the inputs.
+    #[default]
+    Block,
+    /// Drop the incoming batch and count it.
+    DropNewest,
+}
+
+/// Declares an output's settings struct with the keys every output shares (`inputs`, `when_full`,
+/// `queue_batches`). A macro rather than `#[serde(flatten)]`, which would disable
+/// `deny_unknown_fields` and so the typo errors.
+macro_rules! output_config {
+    ($(#[$meta:meta])* $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Inputs whose records this output receives.
+            pub inputs: Vec<String>,
+            #[serde(default)]
+            pub when_full: WhenFull,
+            /// Batches queued for this output.
+            #[serde(default = "default_output_queue")]
+            pub queue_batches: usize,
+            $($body)*
+        }
+    };
+}
+
+fn default_output_queue() -> usize {
+    8
+}
+
+/// An output: named map entry with a `type`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputConfig {
+    File(FileOutputConfig),
+    Stdout(StdoutOutputConfig),
+}
+
+/// The settings every output has.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputCommon<'a> {
+    pub inputs: &'a [String],
+    pub when_full: WhenFull,
+    pub queue_batches: usize,
+}
+
+impl OutputConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OutputConfig::File(_) => "file",
+            OutputConfig::Stdout(_) => "stdout",
+        }
+    }
+
+    pub fn common(&self) -> OutputCommon<'_> {
+        macro_rules! common {
+            ($c:expr) => {
+                OutputCommon {
+                    inputs: &$c.inputs,
+                    when_full: $c.when_full,
+                    queue_batches: $c.queue_batches,
+                }
+            };
+        }
+        match self {
+            OutputConfig::File(c) => common!(c),
+            OutputConfig::Stdout(c) => common!(c),
+        }
+    }
+}
+
+output_config!(
+    /// NDJSON files.
+    FileOutputConfig {
+        /// Path template: `{input}`, `{source_type}`, and strftime fields such as `%Y-%m-%d`.
+        pub path: String,
+        /// Rotate to `<path>.N` when a file reaches this size; 0 never rotates.
+        #[serde(default = "default_rotate_bytes")]
+        pub max_bytes: u64,
+        /// fsync after each batch, before acknowledging.
+        #[serde(default)]
+        pub fsync: bool,
+    }
+);
+
+fn default_rotate_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+
+output_config!(
+    /// NDJSON on standard output.
+    StdoutOutputConfig {}
+);
+
+/// Sluice's own logs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_log_level(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Durations as `250ms`, `5s`, `2m`, `1h`, or a number of seconds.
+pub mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) if s >= 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+            Raw::Secs(s) => Err(serde::de::Error::custom(format!(
+                "expected a non-negative duration, found {s}"
+            ))),
+            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+
+    pub fn parse(t: &str) -> Result<Duration, String> {
+        let t = t.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("expected a duration like `500ms`, `5s` or `2m`, found `{t}`"))?;
+        let secs = match unit.trim() {
+            "ms" => n / 1000.0,
+            "" | "s" => n,
+            "m" => n * 60.0,
+            "h" => n * 3600.0,
+            other => {
+                return Err(format!(
+                    "unknown duration unit `{other}` in `{t}`: use ms, s, m or h"
+                ))
+            }
+        };
+        Ok(Duration::from_secs_f64(secs))
+    }
+}

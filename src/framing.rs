@@ -1,0 +1,315 @@
+//! Cutting a byte stream into records: lines, or whole JSON documents that may span lines.
+//!
+//! The framer owns no I/O: callers feed bytes as they read them and take complete records out, so
+//! the same code serves files, stdin, and the one-shot CLI. Memory is bounded by `max_bytes`: an
+//! over-long record is cut, flagged, and the rest of it skipped.
+
+use crate::config::Framing;
+
+/// A complete record found by the framer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Start of the record relative to the stream position where the framer began.
+    pub offset: u64,
+    /// Bytes consumed, including the delimiter, so `offset + consumed` is where the next starts.
+    pub consumed: u64,
+    pub truncated: bool,
+}
+
+/// Incremental framer. `buf` holds unconsumed bytes; records are slices of it.
+#[derive(Debug)]
+pub struct Framer {
+    mode: Framing,
+    max_bytes: usize,
+    buf: Vec<u8>,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    /// Bytes of `buf` already handed out as records (compacted on the next `feed`).
+    taken: usize,
+    /// In the middle of skipping the tail of an over-long record.
+    skipping: bool,
+    /// JSON scan state, resumable across feeds.
+    json: JsonScan,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct JsonScan {
+    pos: usize,
+    depth: u32,
+    in_str: bool,
+    escaped: bool,
+    started: bool,
+}
+
+impl Framer {
+    pub fn new(mode: Framing, max_bytes: usize, start_offset: u64) -> Self {
+        Framer {
+            mode,
+            max_bytes: max_bytes.max(16),
+            buf: Vec::with_capacity(64 * 1024),
+            base: start_offset,
+            taken: 0,
+            skipping: false,
+            json: JsonScan::default(),
+        }
+    }
+
+    /// Stream offset up to which every byte has been handed out as (or skipped inside) a record.
+    pub fn position(&self) -> u64 {
+        self.base + self.taken as u64
+    }
+
+    /// Bytes held that are not yet a complete record.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.taken
+    }
+
+    /// Adds bytes read from the stream.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.taken > 0 {
+            self.buf.drain(..self.taken);
+            self.base += self.taken as u64;
+            self.json.pos = self.json.pos.saturating_sub(self.taken);
+            self.taken = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete record, if any. `eof` also emits a final record without a delimiter.
+    pub fn next_record(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
+        match self.mode {
+            Framing::Lines => self.next_line(eof),
+            Framing::JsonDocument => self.next_json(eof),
+        }
+    }
+
+    fn emit(&mut self, start: usize, end: usize, consumed: usize, truncated: bool) -> (Frame, &[u8]) {
+        self.taken = start + consumed;
+        let frame = Frame {
+            offset: self.base + start as u64,
+            consumed: consumed as u64,
+            truncated,
+        };
+        (frame, &self.buf[start..end])
+    }
+
+    fn next_line(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
+        loop {
+            let start = self.taken;
+            let rest = &self.buf[start..];
+            if rest.is_empty() {
+                return None;
+            }
+            let nl = memchr::memchr(b'\n', rest);
+            if self.skipping {
+                match nl {
+                    Some(i) => {
+                        self.taken = start + i + 1;
+                        self.skipping = false;
+                        continue;
+                    }
+                    None => {
+                        self.taken = self.buf.len();
+                        return None;
+                    }
+                }
+            }
+            match nl {
+                Some(i) if i <= self.max_bytes => {
+                    let end = if i > 0 && rest[i - 1] == b'\r' { start + i - 1 } else { start + i };
+                    if end == start {
+                        // Blank line: not a record.
+                        self.taken = start + i + 1;
+                        continue;
+                    }
+                    return Some(self.emit(start, end, i + 1, false));
+                }
+                _ if rest.len() > self.max_bytes => {
+                    // Over-long: emit the first max_bytes, skip to the next newline.
+                    let consumed = match nl {
+                        Some(i) => i + 1,
+                        None => {
+                            self.skipping = true;
+                            rest.len()
+                        }
+                    };
+                    return Some(self.emit(start, start + self.max_bytes, consumed, true));
+                }
+                None if eof => {
+                    let len = rest.len();
+                    if rest.iter().all(u8::is_ascii_whitespace) {
+                        self.taken = self.buf.len();
+                        return None;
+                    }
+                    return Some(self.emit(start, start + len, len, false));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn next_json(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
+        loop {
+            let start = self.taken;
+            if self.skipping {
+                // Skip an over-long document to the next line that starts a value.
+                match memchr::memchr(b'\n', &self.buf[start..]) {
+                    Some(i) => {
+                        self.taken = start + i + 1;
+                        self.skipping = false;
+                        self.json = JsonScan { pos: self.taken, ..Default::default() };
+                        continue;
+                    }
+                    None => {
+                        self.taken = self.buf.len();
+                        return None;
+                    }
+                }
+            }
+            let mut s = self.json;
+            if s.pos < start {
+                s = JsonScan { pos: start, ..Default::default() };
+            }
+            let mut doc_start = None;
+            let bytes = &self.buf;
+            let mut i = s.pos;
+            if !s.started {
+                // Leading whitespace is not part of a document.
+                while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                self.taken = i;
+                if i == bytes.len() {
+                    self.json = JsonScan { pos: i, ..Default::default() };
+                    return None;
+                }
+                if bytes[i] != b'{' && bytes[i] != b'[' {
+                    // Not JSON: fall back to one line as a record, so nothing is lost.
+                    let line_end = memchr::memchr(b'\n', &bytes[i..]).map(|n| i + n);
+                    return match line_end {
+                        Some(e) if e - i <= self.max_bytes => {
+                            let end = if e > i && bytes[e - 1] == b'\r' { e - 1 } else { e };
+                            self.json = JsonScan { pos: e + 1, ..Default::default() };
+                            Some(self.emit(i, end, e + 1 - i, false))
+                        }
+                        None if eof => {
+                            let len = bytes.len() - i;
+                            self.json = JsonScan { pos: bytes.len(), ..Default::default() };
+                            Some(self.emit(i, bytes.len(), len, false))
+                        }
+                        _ if bytes.len() - i > self.max_bytes => {
+                            self.skipping = true;
+                            let max = self.max_bytes;
+                            Some(self.emit(i, i + max, max, true))
+                        }
+                        _ => None,
+                    };
+                }
+                s.started = true;
+            }
+            let begin = self.taken;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if s.in_str {
+                    if s.escaped {
+                        s.escaped = false;
+                    } else if b == b'\\' {
+                        s.escaped = true;
+                    } else if b == b'"' {
+                        s.in_str = false;
+                    }
+                } else {
+                    match b {
+                        b'"' => s.in_str = true,
+                        b'{' | b'[' => s.depth += 1,
+                        b'}' | b']' => {
+                            s.depth = s.depth.saturating_sub(1);
+                            if s.depth == 0 {
+                                doc_start = Some(begin);
+                                i += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+            if let Some(b) = doc_start {
+                self.json = JsonScan { pos: i, ..Default::default() };
+                return Some(self.emit(b, i, i - b, false));
+            }
+            s.pos = i;
+            self.json = s;
+            if i - begin > self.max_bytes {
+                self.skipping = true;
+                let max = self.max_bytes;
+                self.json = JsonScan::default();
+                return Some(self.emit(begin, begin + max, max, true));
+            }
+            if eof && i > begin {
+                // An unterminated document: hand it out whole so it is seen (it will not parse).
+                self.json = JsonScan { pos: i, ..Default::default() };
+                return Some(self.emit(begin, i, i - begin, false));
+            }
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(mode: Framing, max: usize, chunks: &[&[u8]]) -> Vec<(u64, String, bool)> {
+        let mut f = Framer::new(mode, max, 0);
+        let mut out = Vec::new();
+        for (n, c) in chunks.iter().enumerate() {
+            f.feed(c);
+            let eof = n + 1 == chunks.len();
+            while let Some((fr, rec)) = f.next_record(eof) {
+                out.push((fr.offset, String::from_utf8_lossy(rec).into_owned(), fr.truncated));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn lines_across_chunks_with_crlf_and_blank_lines() {
+        let r = all(Framing::Lines, 1024, &[b"ab", b"c\r\n\nde", b"f\nlast"]);
+        assert_eq!(
+            r,
+            vec![(0, "abc".into(), false), (6, "def".into(), false), (10, "last".into(), false)]
+        );
+    }
+
+    #[test]
+    fn over_long_lines_are_cut_and_the_rest_skipped() {
+        let r = all(Framing::Lines, 16, &[b"0123456789abcdefXYZ", b"more\nok\n"]);
+        assert_eq!(r, vec![(0, "0123456789abcdef".into(), true), (24, "ok".into(), false)]);
+    }
+
+    #[test]
+    fn json_documents_span_lines_and_respect_strings() {
+        let doc = b"{\"Records\": [\n {\"a\": \"}\\\"{\"},\n {\"b\": 1}\n]}\n{\"c\":2}\n";
+        let r = all(Framing::JsonDocument, 1 << 20, &[&doc[..10], &doc[10..30], &doc[30..]]);
+        assert_eq!(r.len(), 2);
+        assert!(r[0].1.starts_with("{\"Records\"") && r[0].1.ends_with("]}"));
+        assert_eq!(r[1].1, "{\"c\":2}");
+    }
+
+    #[test]
+    fn json_mode_passes_non_json_lines_through() {
+        let r = all(Framing::JsonDocument, 1024, &[b"plain text\n{\"a\":1}"]);
+        assert_eq!(r.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), ["plain text", "{\"a\":1}"]);
+    }
+
+    #[test]
+    fn position_tracks_consumed_bytes() {
+        let mut f = Framer::new(Framing::Lines, 64, 100);
+        f.feed(b"a\nb\npartial");
+        while f.next_record(false).is_some() {}
+        assert_eq!(f.position(), 104);
+        assert_eq!(f.pending(), 7);
+    }
+}
