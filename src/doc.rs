@@ -109,7 +109,9 @@ impl Value {
                 J::String(String::from_utf8_lossy(&b).into_owned())
             }
             Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
-            Value::Object(o) => J::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Object(o) => {
+                J::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
             Value::Json(v) => v.clone(),
         }
     }
@@ -516,6 +518,9 @@ mod tests {
         d.add_related(Related::Ip, "1.2.3.4");
         d.add_related(Related::Ip, "-");
         d.add_related(Related::Ip, "::1");
-        assert_eq!(d.to_json()["related"]["ip"], serde_json::json!(["1.2.3.4", "::1"]));
+        assert_eq!(
+            d.to_json()["related"]["ip"],
+            serde_json::json!(["1.2.3.4", "::1"])
+        );
     }
 }

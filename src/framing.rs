@@ -83,7 +83,13 @@ impl Framer {
         }
     }
 
-    fn emit(&mut self, start: usize, end: usize, consumed: usize, truncated: bool) -> (Frame, &[u8]) {
+    fn emit(
+        &mut self,
+        start: usize,
+        end: usize,
+        consumed: usize,
+        truncated: bool,
+    ) -> (Frame, &[u8]) {
         self.taken = start + consumed;
         let frame = Frame {
             offset: self.base + start as u64,
@@ -116,7 +122,11 @@ impl Framer {
             }
             match nl {
                 Some(i) if i <= self.max_bytes => {
-                    let end = if i > 0 && rest[i - 1] == b'\r' { start + i - 1 } else { start + i };
+                    let end = if i > 0 && rest[i - 1] == b'\r' {
+                        start + i - 1
+                    } else {
+                        start + i
+                    };
                     if end == start {
                         // Blank line: not a record.
                         self.taken = start + i + 1;
@@ -157,7 +167,10 @@ impl Framer {
                     Some(i) => {
                         self.taken = start + i + 1;
                         self.skipping = false;
-                        self.json = JsonScan { pos: self.taken, ..Default::default() };
+                        self.json = JsonScan {
+                            pos: self.taken,
+                            ..Default::default()
+                        };
                         continue;
                     }
                     None => {
@@ -168,7 +181,10 @@ impl Framer {
             }
             let mut s = self.json;
             if s.pos < start {
-                s = JsonScan { pos: start, ..Default::default() };
+                s = JsonScan {
+                    pos: start,
+                    ..Default::default()
+                };
             }
             let mut doc_start = None;
             let bytes = &self.buf;
@@ -180,7 +196,10 @@ impl Framer {
                 }
                 self.taken = i;
                 if i == bytes.len() {
-                    self.json = JsonScan { pos: i, ..Default::default() };
+                    self.json = JsonScan {
+                        pos: i,
+                        ..Default::default()
+                    };
                     return None;
                 }
                 if bytes[i] != b'{' && bytes[i] != b'[' {
@@ -188,13 +207,23 @@ impl Framer {
                     let line_end = memchr::memchr(b'\n', &bytes[i..]).map(|n| i + n);
                     return match line_end {
                         Some(e) if e - i <= self.max_bytes => {
-                            let end = if e > i && bytes[e - 1] == b'\r' { e - 1 } else { e };
-                            self.json = JsonScan { pos: e + 1, ..Default::default() };
+                            let end = if e > i && bytes[e - 1] == b'\r' {
+                                e - 1
+                            } else {
+                                e
+                            };
+                            self.json = JsonScan {
+                                pos: e + 1,
+                                ..Default::default()
+                            };
                             Some(self.emit(i, end, e + 1 - i, false))
                         }
                         None if eof => {
                             let len = bytes.len() - i;
-                            self.json = JsonScan { pos: bytes.len(), ..Default::default() };
+                            self.json = JsonScan {
+                                pos: bytes.len(),
+                                ..Default::default()
+                            };
                             Some(self.emit(i, bytes.len(), len, false))
                         }
                         _ if bytes.len() - i > self.max_bytes => {
@@ -236,7 +265,10 @@ impl Framer {
                 i += 1;
             }
             if let Some(b) = doc_start {
-                self.json = JsonScan { pos: i, ..Default::default() };
+                self.json = JsonScan {
+                    pos: i,
+                    ..Default::default()
+                };
                 return Some(self.emit(b, i, i - b, false));
             }
             s.pos = i;
@@ -249,7 +281,10 @@ impl Framer {
             }
             if eof && i > begin {
                 // An unterminated document: hand it out whole so it is seen (it will not parse).
-                self.json = JsonScan { pos: i, ..Default::default() };
+                self.json = JsonScan {
+                    pos: i,
+                    ..Default::default()
+                };
                 return Some(self.emit(begin, i, i - begin, false));
             }
             return None;
@@ -268,7 +303,11 @@ mod tests {
             f.feed(c);
             let eof = n + 1 == chunks.len();
             while let Some((fr, rec)) = f.next_record(eof) {
-                out.push((fr.offset, String::from_utf8_lossy(rec).into_owned(), fr.truncated));
+                out.push((
+                    fr.offset,
+                    String::from_utf8_lossy(rec).into_owned(),
+                    fr.truncated,
+                ));
             }
         }
         out
@@ -279,20 +318,34 @@ mod tests {
         let r = all(Framing::Lines, 1024, &[b"ab", b"c\r\n\nde", b"f\nlast"]);
         assert_eq!(
             r,
-            vec![(0, "abc".into(), false), (6, "def".into(), false), (10, "last".into(), false)]
+            vec![
+                (0, "abc".into(), false),
+                (6, "def".into(), false),
+                (10, "last".into(), false)
+            ]
         );
     }
 
     #[test]
     fn over_long_lines_are_cut_and_the_rest_skipped() {
         let r = all(Framing::Lines, 16, &[b"0123456789abcdefXYZ", b"more\nok\n"]);
-        assert_eq!(r, vec![(0, "0123456789abcdef".into(), true), (24, "ok".into(), false)]);
+        assert_eq!(
+            r,
+            vec![
+                (0, "0123456789abcdef".into(), true),
+                (24, "ok".into(), false)
+            ]
+        );
     }
 
     #[test]
     fn json_documents_span_lines_and_respect_strings() {
         let doc = b"{\"Records\": [\n {\"a\": \"}\\\"{\"},\n {\"b\": 1}\n]}\n{\"c\":2}\n";
-        let r = all(Framing::JsonDocument, 1 << 20, &[&doc[..10], &doc[10..30], &doc[30..]]);
+        let r = all(
+            Framing::JsonDocument,
+            1 << 20,
+            &[&doc[..10], &doc[10..30], &doc[30..]],
+        );
         assert_eq!(r.len(), 2);
         assert!(r[0].1.starts_with("{\"Records\"") && r[0].1.ends_with("]}"));
         assert_eq!(r[1].1, "{\"c\":2}");
@@ -301,7 +354,10 @@ mod tests {
     #[test]
     fn json_mode_passes_non_json_lines_through() {
         let r = all(Framing::JsonDocument, 1024, &[b"plain text\n{\"a\":1}"]);
-        assert_eq!(r.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), ["plain text", "{\"a\":1}"]);
+        assert_eq!(
+            r.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+            ["plain text", "{\"a\":1}"]
+        );
     }
 
     #[test]

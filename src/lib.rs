@@ -1,11 +1,15 @@
 //! Sluice: a streaming log agent that detects the source of every record and normalizes it to ECS.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod doc;
 pub mod event;
 pub mod framing;
+pub mod inputs;
 pub mod metrics;
 pub mod normalize;
+pub mod outputs;
 pub mod pipeline;
 pub mod source_type;

@@ -1,1 +1,134 @@
-fn main() {}
+//! The `sluice` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use sluice::config;
+use sluice::metrics::Metrics;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A streaming log agent: detects the source of every record and normalizes it to ECS",
+    after_help = "Examples:\n  sluice run -c examples/quickstart.yaml\n  sluice validate -c /etc/sluice/sluice.yaml\n  sluice normalize /var/log/auth.log -o auth.ndjson\n  tail -f fw.log | sluice normalize -"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent with a configuration file (reloads on change and on SIGHUP).
+    #[command(after_help = "Example:\n  sluice run -c examples/quickstart.yaml")]
+    Run {
+        #[arg(short, long, env = "SLUICE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a configuration file; prints every problem and exits 1 if there is one.
+    #[command(
+        after_help = "Example:\n  sluice validate -c sluice.yaml && systemctl reload sluice"
+    )]
+    Validate {
+        #[arg(short, long, env = "SLUICE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Normalize files (or `-` for stdin) to ECS NDJSON once, without a configuration.
+    #[command(
+        after_help = "Examples:\n  sluice normalize fw.log auth.log -o out.ndjson\n  cat events.json | sluice normalize"
+    )]
+    Normalize {
+        /// Files to read; `-` or nothing reads stdin.
+        files: Vec<PathBuf>,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Zone for timestamps that carry none.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => match config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config } => {
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            sluice::app::init_logging(&cfg.log.level, cfg.log.format);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(sluice::app::run(config, cfg, Metrics::new())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Normalize {
+            files,
+            output,
+            timezone,
+        } => {
+            sluice::app::init_logging("warn", config::LogFormat::Text);
+            let mut pipeline = config::PipelineConfig::default();
+            pipeline.normalize.timezone = timezone;
+            let result = match &output {
+                Some(path) => std::fs::File::create(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+                    .and_then(|f| {
+                        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                        sluice::cli::normalize::run(&files, &mut w, &pipeline)
+                    }),
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                    let r = sluice::cli::normalize::run(&files, &mut w, &pipeline);
+                    let _ = w.flush();
+                    r
+                }
+            };
+            match result {
+                Ok(s) => {
+                    if output.is_some() {
+                        eprintln!("{} records, {} bytes in", s.records, s.bytes_in);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

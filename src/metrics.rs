@@ -61,14 +61,24 @@ impl Metrics {
     }
 
     /// The counter `name{labels}`, created on first use.
-    pub fn counter(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Counter {
         let key = (name, own(labels));
         let mut f = self.lock();
         f.help.entry(name).or_insert(help);
         f.counters.entry(key).or_default().clone()
     }
 
-    pub fn gauge(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
+    pub fn gauge(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Gauge {
         let key = (name, own(labels));
         let mut f = self.lock();
         f.help.entry(name).or_insert(help);
@@ -131,7 +141,10 @@ fn fmt_labels(labels: &Labels) -> String {
     let parts: Vec<String> = labels
         .iter()
         .map(|(k, v)| {
-            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             format!("{k}=\"{v}\"")
         })
         .collect();
@@ -145,8 +158,10 @@ mod tests {
     #[test]
     fn same_labels_share_a_cell_and_render() {
         let m = Metrics::new();
-        m.counter("sluice_x_total", "x", &[("component", "a")]).add(2);
-        m.counter("sluice_x_total", "x", &[("component", "a")]).inc();
+        m.counter("sluice_x_total", "x", &[("component", "a")])
+            .add(2);
+        m.counter("sluice_x_total", "x", &[("component", "a")])
+            .inc();
         m.gauge("sluice_q", "q", &[]).set(4);
         assert_eq!(m.counter_value("sluice_x_total", &[("component", "a")]), 3);
         let text = m.render();

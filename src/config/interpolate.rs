@@ -28,11 +28,7 @@ pub fn interpolate(
                     Some((name, d)) => (name, Some(d)),
                     None => (expr, None),
                 };
-                if name.is_empty()
-                    || !name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err((n + 1, format!("`${{{expr}}}` is not a valid variable name")));
                 }
                 match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {

@@ -69,9 +69,8 @@ pub fn load_str(
     file: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let text = interpolate(text, env).map_err(|(line, msg)| {
-        ConfigError::one(file, format!("line {line}"), msg)
-    })?;
+    let text = interpolate(text, env)
+        .map_err(|(line, msg)| ConfigError::one(file, format!("line {line}"), msg))?;
     let source = config::Config::builder()
         .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
         .build()
@@ -105,7 +104,10 @@ fn explain(path: &str, msg: &str) -> (String, String) {
     let path = path.as_str();
     // The config crate: `missing configuration field "outputs.local.path"`.
     if let Some(rest) = msg.strip_prefix("missing configuration field \"") {
-        return (rest.trim_end_matches('"').to_string(), "required key is missing".into());
+        return (
+            rest.trim_end_matches('"').to_string(),
+            "required key is missing".into(),
+        );
     }
     let join = |k: &str| {
         if path.is_empty() {
@@ -205,7 +207,11 @@ fn validate(cfg: &Config) -> Vec<Problem> {
             }
             for (i, pat) in f.include.iter().chain(f.exclude.iter()).enumerate() {
                 if let Err(e) = globset::Glob::new(pat) {
-                    let which = if i < f.include.len() { "include" } else { "exclude" };
+                    let which = if i < f.include.len() {
+                        "include"
+                    } else {
+                        "exclude"
+                    };
                     problem(
                         format!("inputs.{name}.{which}"),
                         format!("`{pat}` is not a valid glob: {e}"),
@@ -247,7 +253,10 @@ fn validate(cfg: &Config) -> Vec<Problem> {
         }
         if let OutputConfig::File(f) = output {
             if f.path.trim().is_empty() {
-                problem(format!("outputs.{name}.path"), "expected a file path".into());
+                problem(
+                    format!("outputs.{name}.path"),
+                    "expected a file path".into(),
+                );
             }
         }
     }
@@ -255,9 +264,18 @@ fn validate(cfg: &Config) -> Vec<Problem> {
         problem("pipeline.batch_size".into(), "expected at least 1".into());
     }
     if cfg.pipeline.queue_batches == 0 {
-        problem("pipeline.queue_batches".into(), "expected at least 1".into());
+        problem(
+            "pipeline.queue_batches".into(),
+            "expected at least 1".into(),
+        );
     }
-    if cfg.pipeline.normalize.timezone.parse::<chrono_tz::Tz>().is_err() {
+    if cfg
+        .pipeline
+        .normalize
+        .timezone
+        .parse::<chrono_tz::Tz>()
+        .is_err()
+    {
         problem(
             "pipeline.normalize.timezone".into(),
             format!(
@@ -272,7 +290,11 @@ fn validate(cfg: &Config) -> Vec<Problem> {
             "expected a number between 0 and 1".into(),
         );
     }
-    if let Err(e) = cfg.log.level.parse::<tracing_subscriber::filter::EnvFilter>() {
+    if let Err(e) = cfg
+        .log
+        .level
+        .parse::<tracing_subscriber::filter::EnvFilter>()
+    {
         problem(
             "log.level".into(),
             format!("expected a level such as `info` or `sluice=debug`: {e}"),

@@ -62,7 +62,10 @@ fn misspelt_key_names_path_and_suggests() {
 #[test]
 fn missing_required_key_is_named() {
     let e = err(&ISSUE_EXAMPLE.replace("    path: \"./out/{source_type}.ndjson\"\n", ""));
-    assert!(e.contains("outputs.local.path: required key is missing"), "{e}");
+    assert!(
+        e.contains("outputs.local.path: required key is missing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -110,17 +113,30 @@ fn environment_interpolation() {
         panic!()
     };
     assert_eq!(app.include, vec!["/var/log/*.log"]);
-    let e = load_str(&text.replace("${LOGS}", "${NOPE}"), Path::new("x.yaml"), &env)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("x.yaml: line 6: environment variable `NOPE` is not set"), "{e}");
+    let e = load_str(
+        &text.replace("${LOGS}", "${NOPE}"),
+        Path::new("x.yaml"),
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("x.yaml: line 6: environment variable `NOPE` is not set"),
+        "{e}"
+    );
     assert_eq!(interpolate("a $$ b $${X}", &no_env).unwrap(), "a $ b ${X}");
 }
 
 #[test]
 fn durations() {
     use std::time::Duration;
-    assert_eq!(model::duration::parse("250ms").unwrap(), Duration::from_millis(250));
-    assert_eq!(model::duration::parse("2m").unwrap(), Duration::from_secs(120));
+    assert_eq!(
+        model::duration::parse("250ms").unwrap(),
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        model::duration::parse("2m").unwrap(),
+        Duration::from_secs(120)
+    );
     assert!(model::duration::parse("3 parsecs").is_err());
 }

@@ -1,1 +1,166 @@
+//! Channels, the processor pool, routing to outputs, and the running topology.
+//!
+//! inputs ─(crossbeam, bounded)─► processor threads ─(tokio mpsc per output, bounded)─► outputs
+//!
+//! Every queue is bounded, so a slow output stops the processors, which stops the inputs.
+
 pub mod ack;
+pub mod processor;
+mod topology;
+
+pub use topology::{Topology, TopologyError};
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WhenFull;
+use crate::event::{OutBatch, RawBatch};
+use crate::metrics::{Counter, Metrics};
+use processor::Processor;
+
+/// How inputs hand batches to the processors.
+#[derive(Debug, Clone)]
+pub struct BatchSender {
+    tx: Sender<RawBatch>,
+    records_in: Counter,
+    bytes_in: Counter,
+}
+
+impl BatchSender {
+    pub fn new(tx: Sender<RawBatch>, metrics: &Metrics, input: &str) -> Self {
+        BatchSender {
+            tx,
+            records_in: metrics.counter(
+                "sluice_component_received_records_total",
+                "Records read by a component",
+                &[("component", input), ("kind", "input")],
+            ),
+            bytes_in: metrics.counter(
+                "sluice_component_received_bytes_total",
+                "Bytes read by a component",
+                &[("component", input), ("kind", "input")],
+            ),
+        }
+    }
+
+    /// Sends from a blocking thread, waiting while the processors are busy (backpressure).
+    /// Gives the batch back when `abort` fires or the pipeline is gone; dropping it then fails its
+    /// acknowledgement, so the records are read again after a restart.
+    pub fn send_blocking(
+        &self,
+        batch: RawBatch,
+        abort: &CancellationToken,
+    ) -> Result<(), RawBatch> {
+        let (n, bytes) = (batch.len() as u64, batch.buf.len() as u64);
+        let mut batch = batch;
+        loop {
+            match self.tx.send_timeout(batch, Duration::from_millis(100)) {
+                Ok(()) => {
+                    self.records_in.add(n);
+                    self.bytes_in.add(bytes);
+                    return Ok(());
+                }
+                Err(SendTimeoutError::Timeout(b)) => {
+                    if abort.is_cancelled() {
+                        return Err(b);
+                    }
+                    batch = b;
+                }
+                Err(SendTimeoutError::Disconnected(b)) => return Err(b),
+            }
+        }
+    }
+}
+
+/// Where records of one input go.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteTarget {
+    pub name: Arc<str>,
+    pub tx: mpsc::Sender<OutBatch>,
+    pub when_full: WhenFull,
+    pub dropped: Counter,
+}
+
+/// What the processor threads use; swapped whole on reload.
+#[derive(Debug)]
+pub(crate) struct Stage {
+    pub processor: Arc<Processor>,
+    pub routes: HashMap<Arc<str>, Vec<RouteTarget>>,
+    pub unrouted: Counter,
+}
+
+/// Starts `n` processor threads reading from `rx`. They exit when every sender is gone.
+pub(crate) fn spawn_processors(
+    n: usize,
+    rx: Receiver<RawBatch>,
+    stage: Arc<RwLock<Arc<Stage>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .filter_map(|i| {
+            let rx = rx.clone();
+            let stage = Arc::clone(&stage);
+            std::thread::Builder::new()
+                .name(format!("sluice-proc-{i}"))
+                .spawn(move || processor_loop(rx, stage))
+                .map_err(|e| tracing::error!(error = %e, "cannot start a processor thread"))
+                .ok()
+        })
+        .collect()
+}
+
+fn processor_loop(rx: Receiver<RawBatch>, stage: Arc<RwLock<Arc<Stage>>>) {
+    while let Ok(batch) = rx.recv() {
+        let current = match stage.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        process_and_route(&current, batch);
+    }
+}
+
+/// Processes one batch and hands it to every output its input feeds.
+pub(crate) fn process_and_route(stage: &Stage, batch: RawBatch) {
+    let processed = Arc::new(stage.processor.process(&batch));
+    let n = processed.records.len() as u64;
+    let targets = stage
+        .routes
+        .get(&batch.origin.input)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if targets.is_empty() {
+        stage.unrouted.add(n);
+    }
+    for t in targets {
+        let out = OutBatch {
+            batch: Arc::clone(&processed),
+            selection: None,
+            ack: batch.ack.share(),
+        };
+        match t.when_full {
+            WhenFull::Block => {
+                if let Err(e) = t.tx.blocking_send(out) {
+                    // The output is gone (stopping); its share fails, so nothing looks delivered.
+                    tracing::warn!(output = %t.name, "output closed; batch not delivered");
+                    drop(e);
+                }
+            }
+            WhenFull::DropNewest => match t.tx.try_send(out) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(out)) => {
+                    t.dropped.add(n);
+                    // Dropped on purpose and counted: that is this output's decision, not a loss.
+                    out.ack.ack();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::warn!(output = %t.name, "output closed; batch not delivered");
+                }
+            },
+        }
+    }
+    batch.ack.ack();
+}

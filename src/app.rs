@@ -1,0 +1,117 @@
+//! `sluice run`: start the topology, reload it on file change or SIGHUP, stop it on SIGTERM/SIGINT.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::config;
+use crate::metrics::Metrics;
+use crate::pipeline::Topology;
+
+/// Runs until a stop signal, or until every input has ended (stdin at end of file).
+pub async fn run(
+    config_path: PathBuf,
+    cfg: config::Config,
+    metrics: Metrics,
+) -> anyhow::Result<()> {
+    let reloads_ok = metrics.counter(
+        "sluice_config_reloads_total",
+        "Configuration reloads",
+        &[("result", "success")],
+    );
+    let reloads_bad = metrics.counter(
+        "sluice_config_reloads_total",
+        "Configuration reloads",
+        &[("result", "failure")],
+    );
+    let mut topo = Topology::start(cfg, metrics.clone())?;
+    let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
+    let _watcher = watch(&config_path, changed_tx)
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP"))
+        .ok();
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let reload = tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
+            _ = hup.recv() => { tracing::info!("SIGHUP: reloading"); true }
+            Some(()) = changed_rx.recv() => {
+                // Editors write in several steps; let them finish.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while changed_rx.try_recv().is_ok() {}
+                true
+            }
+            _ = tick.tick() => {
+                if topo.inputs_finished() {
+                    tracing::info!("all inputs ended; shutting down");
+                    break;
+                }
+                false
+            }
+        };
+        if reload {
+            match config::load(&config_path) {
+                Ok(new) if new == *topo.config() => tracing::debug!("configuration unchanged"),
+                Ok(new) => match topo.reload(new).await {
+                    Ok(()) => reloads_ok.inc(),
+                    Err(e) => {
+                        reloads_bad.inc();
+                        tracing::error!(error = %e, "reload failed; the running configuration stays");
+                    }
+                },
+                Err(e) => {
+                    reloads_bad.inc();
+                    tracing::error!("invalid configuration, the running one stays:\n{e}");
+                }
+            }
+        }
+    }
+    topo.shutdown().await;
+    Ok(())
+}
+
+/// Watches the directory, not the file: editors and Kubernetes ConfigMaps replace files by rename.
+fn watch(path: &Path, tx: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let name = path.file_name().map(|n| n.to_os_string());
+    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        let Ok(ev) = ev else { return };
+        if matches!(ev.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        let relevant = ev.paths.iter().any(|p| {
+            p.file_name().map(|n| n.to_os_string()) == name
+                || p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("..data"))
+        });
+        if relevant {
+            let _ = tx.try_send(());
+        }
+    })?;
+    w.watch(&dir, RecursiveMode::NonRecursive)?;
+    Ok(w)
+}
+
+/// Sets up Sluice's own logs on stderr.
+pub fn init_logging(level: &str, format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}

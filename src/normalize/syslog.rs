@@ -1,0 +1,1021 @@
+//! Syslog → ECS: the header layer (`log.syslog.*`, host, process, `@timestamp`) and, for Linux
+//! authentication daemons, the meaning Elastic's `system.auth` pipeline extracts (sshd, sudo, PAM,
+//! su, useradd/groupadd and friends), with the same field names and values where Elastic has them.
+
+use std::net::IpAddr;
+
+use crate::doc::{Doc, Related, Value};
+use crate::normalize::{Context, ParseFailure};
+use crate::parse::syslog::{parse, SdElement, Syslog};
+
+const FACILITY: [&str; 24] = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+];
+
+/// Elastic's syslog reader (and the ECS example) capitalize severity names.
+const SEVERITY: [&str; 8] = [
+    "Emergency",
+    "Alert",
+    "Critical",
+    "Error",
+    "Warning",
+    "Notice",
+    "Informational",
+    "Debug",
+];
+
+/// Programs whose messages belong in `system.auth` even when nothing specific is extracted.
+const AUTH_PROGRAMS: &[&str] = &[
+    "sshd",
+    "sshd-session",
+    "sshd-auth",
+    "sudo",
+    "su",
+    "login",
+    "passwd",
+    "chpasswd",
+    "chage",
+    "gpasswd",
+    "useradd",
+    "userdel",
+    "usermod",
+    "groupadd",
+    "groupdel",
+    "groupmod",
+    "unix_chkpwd",
+    "systemd-logind",
+    "polkitd",
+    "pkexec",
+];
+
+/// Writes the syslog layer: log.syslog.{priority,facility.{code,name},severity.{code,name},hostname,
+/// appname,procid,msgid,version,structured_data}, host.hostname, process.name, process.pid (when
+/// numeric), and @timestamp from the header (when present). Used alone when the payload is another
+/// source (PAN-OS/Windows inside syslog).
+pub fn apply_header(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
+    if let Some(t) = s.timestamp.and_then(|t| t.resolve(ctx)) {
+        doc.insert("@timestamp", t);
+    }
+    if let Some(p) = s.priority {
+        let (fac, sev) = (p >> 3, p & 7);
+        doc.insert("log.syslog.priority", p);
+        doc.insert("log.syslog.facility.code", fac);
+        doc.insert_opt("log.syslog.facility.name", FACILITY.get(usize::from(fac)).copied());
+        doc.insert("log.syslog.severity.code", sev);
+        doc.insert_opt("log.syslog.severity.name", SEVERITY.get(usize::from(sev)).copied());
+    }
+    if let Some(v) = s.version {
+        let mut buf = itoa::Buffer::new();
+        doc.insert("log.syslog.version", buf.format(v));
+    }
+    if let Some(h) = s.hostname {
+        doc.insert("log.syslog.hostname", h);
+        doc.insert("host.hostname", h);
+        doc.add_related(Related::Hosts, h);
+    }
+    if let Some(a) = s.appname {
+        doc.insert("log.syslog.appname", a);
+        doc.insert("process.name", a);
+    }
+    if let Some(p) = s.procid {
+        doc.insert("log.syslog.procid", p);
+        if let Some(pid) = parse_pid(p) {
+            doc.insert("process.pid", pid);
+        }
+    }
+    doc.insert_opt("log.syslog.msgid", s.msgid);
+    if !s.structured_data.is_empty() {
+        doc.insert("log.syslog.structured_data", structured_data(&s.structured_data));
+    }
+}
+
+/// Full normalization of a syslog record: parse, then [`normalize_parsed`].
+pub fn normalize(raw: &[u8], ctx: &Context, doc: &mut Doc) -> Result<(), ParseFailure> {
+    let s = parse(raw)?;
+    normalize_parsed(&s, ctx, doc);
+    Ok(())
+}
+
+/// Same as [`normalize`] from an already-parsed header (the pipeline parses once for detection):
+/// header, `message`, `event.{kind,module,dataset}` and the auth-daemon meaning.
+pub fn normalize_parsed(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
+    apply_header(s, ctx, doc);
+    doc.insert("event.kind", "event");
+    doc.insert("event.module", "system");
+    let text = String::from_utf8_lossy(s.msg);
+    let msg = text.trim();
+    if !msg.is_empty() {
+        doc.insert("message", msg);
+    }
+    let program = s.appname.map(base_program);
+    let by_facility = matches!(s.facility(), Some(4 | 10));
+    let by_program = program.is_some_and(|p| AUTH_PROGRAMS.contains(&p));
+    let mut f = Found::default();
+    extract(program, msg, by_facility || by_program, &mut f, doc);
+    let auth = f.matched || by_facility || by_program;
+    f.write(doc);
+    doc.insert(
+        "event.dataset",
+        if auth { "system.auth" } else { "system.syslog" },
+    );
+}
+
+fn parse_pid(p: &str) -> Option<i64> {
+    if p.is_empty() || p.len() > 18 || !p.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
+/// SD-ID → {param: value}; a repeated SD-ID (not allowed by RFC 5424, but sent) is merged.
+fn structured_data(sd: &[SdElement<'_>]) -> Value {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(sd.len());
+    for e in sd {
+        let params = e
+            .params
+            .iter()
+            .map(|p| (p.name.to_owned(), Value::Str(p.value.clone().into_owned())));
+        match out.iter_mut().find(|(id, _)| id == e.id) {
+            Some((_, Value::Object(existing))) => {
+                for (k, v) in params {
+                    match existing.iter_mut().find(|(ek, _)| *ek == k) {
+                        Some((_, ev)) => *ev = v,
+                        None => existing.push((k, v)),
+                    }
+                }
+            }
+            _ => out.push((e.id.to_owned(), Value::Object(params.collect()))),
+        }
+    }
+    Value::Object(out)
+}
+
+/// `sshd(pam_unix)` (old PAM tags) → `sshd`, for matching program names.
+fn base_program(tag: &str) -> &str {
+    tag.split_once('(').map_or(tag, |(b, _)| b)
+}
+
+/// What the message says, collected first so users, source and `related.*` are written once.
+#[derive(Default)]
+struct Found<'m> {
+    matched: bool,
+    action: Option<&'static str>,
+    category: Vec<&'static str>,
+    kind: Vec<&'static str>,
+    outcome: Option<&'static str>,
+    user: Option<&'m str>,
+    user_id: Option<&'m str>,
+    effective: Option<&'m str>,
+    effective_id: Option<&'m str>,
+    target: Option<&'m str>,
+    group: Option<&'m str>,
+    group_id: Option<&'m str>,
+    source: Option<&'m str>,
+    port: Option<u16>,
+}
+
+impl<'m> Found<'m> {
+    fn event(
+        &mut self,
+        action: Option<&'static str>,
+        category: &[&'static str],
+        kind: &[&'static str],
+        outcome: Option<&'static str>,
+    ) {
+        self.matched = true;
+        self.action = action.or(self.action);
+        self.category = category.to_vec();
+        self.kind = kind.to_vec();
+        self.outcome = outcome.or(self.outcome);
+    }
+
+    fn write(self, doc: &mut Doc) {
+        doc.insert_opt("event.action", self.action);
+        if !self.category.is_empty() {
+            doc.insert("event.category", self.category);
+        }
+        if !self.kind.is_empty() {
+            doc.insert("event.type", self.kind);
+        }
+        doc.insert_opt("event.outcome", self.outcome);
+        for (key, v) in [
+            ("user.name", self.user),
+            ("user.effective.name", self.effective),
+            ("user.target.name", self.target),
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                doc.insert(key, v);
+                doc.add_related(Related::User, v);
+            }
+        }
+        doc.insert_opt("user.id", self.user_id);
+        doc.insert_opt("user.effective.id", self.effective_id);
+        doc.insert_opt("group.name", self.group);
+        doc.insert_opt("group.id", self.group_id);
+        if let Some(src) = self.source.filter(|s| !s.is_empty()) {
+            doc.insert("source.address", src);
+            if let Some(ip) = as_ip(src) {
+                doc.insert("source.ip", ip);
+                doc.add_related(Related::Ip, ip);
+            } else {
+                doc.insert("source.domain", src);
+                doc.add_related(Related::Hosts, src);
+            }
+            doc.insert_opt("source.port", self.port);
+        }
+    }
+}
+
+/// The text as an IP address (brackets and an IPv6 zone tolerated), or `None`.
+fn as_ip(s: &str) -> Option<&str> {
+    let s = s.trim_start_matches('[').trim_end_matches(']');
+    let bare = s.split_once('%').map_or(s, |(a, _)| a);
+    bare.parse::<IpAddr>().ok().map(|_| s)
+}
+
+fn port(s: &str) -> Option<u16> {
+    let end = s.bytes().take_while(u8::is_ascii_digit).count();
+    s.get(..end)?.parse().ok()
+}
+
+fn unquote(s: &str) -> &str {
+    s.trim_matches(|c| c == '\'' || c == '"')
+}
+
+/// One whitespace-free token, or `None` (guards against grabbing a sentence as a name).
+fn token(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty() && !s.contains(char::is_whitespace)).then_some(s)
+}
+
+fn contains(hay: &str, needle: &str) -> bool {
+    memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
+}
+
+fn extract<'m>(
+    program: Option<&str>,
+    msg: &'m str,
+    auth_source: bool,
+    f: &mut Found<'m>,
+    doc: &mut Doc,
+) {
+    if msg.is_empty() {
+        return;
+    }
+    let prog = program.unwrap_or("");
+    let is_sshd = prog.starts_with("sshd");
+    if ssh_login(msg, f, doc) || sudo(msg, f, doc) || new_account(msg, f, doc) {
+        account_management(prog, msg, f);
+        return;
+    }
+    if is_sshd {
+        ssh_other(msg, f, doc);
+    }
+    match prog {
+        "su" => su(msg, f),
+        "gpasswd" => gpasswd(msg, f),
+        _ => {}
+    }
+    account_management(prog, msg, f);
+    let pam_like = auth_source || f.matched || contains(msg, "pam_");
+    if pam_like {
+        pam(msg, f, doc);
+        if f.user.is_none() && f.effective.is_none() {
+            pam_users(msg, f);
+        }
+    }
+}
+
+/// sshd `Accepted|Failed <method> for [invalid user ]<user> from <ip> port <port> [ssh2][: <sig>]`
+/// and `Invalid user <user> from <ip> [port <port>]`.
+fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
+    let Some((event, rest)) = msg.split_once(' ') else {
+        return false;
+    };
+    if matches!(event, "Invalid" | "Illegal") {
+        let Some(rest) = rest.strip_prefix("user ") else {
+            return false;
+        };
+        let (user, host_part) = match rest.strip_prefix("from ") {
+            // `Invalid user  from 1.2.3.4`: the name is empty.
+            Some(h) => ("", h),
+            None => match rest.split_once(" from ") {
+                Some(p) => p,
+                None => return false,
+            },
+        };
+        let (host, after) = host_part.split_once(' ').unwrap_or((host_part, ""));
+        doc.insert("system.auth.ssh.event", event);
+        f.event(
+            Some("ssh_login"),
+            &["authentication"],
+            &["info"],
+            Some("failure"),
+        );
+        f.user = Some(user);
+        f.source = Some(host);
+        f.port = after.strip_prefix("port ").and_then(port);
+        return true;
+    }
+    if !matches!(event, "Accepted" | "Failed" | "Postponed") {
+        return false;
+    }
+    let Some((method, rest)) = rest.split_once(' ') else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix("for ") else {
+        return false;
+    };
+    let Some((who, rest)) = rest.split_once(" from ") else {
+        return false;
+    };
+    let user = who.strip_prefix("invalid user ").unwrap_or(who);
+    let (host, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let Some(rest) = rest.strip_prefix("port ") else {
+        return false;
+    };
+    let p = port(rest);
+    let sig = rest
+        .split_once(": ")
+        .map(|(_, s)| s.trim())
+        .filter(|s| !s.is_empty());
+    doc.insert("system.auth.ssh.event", event);
+    doc.insert("system.auth.ssh.method", method);
+    doc.insert_opt("system.auth.ssh.signature", sig);
+    match event {
+        "Accepted" => f.event(
+            Some("ssh_login"),
+            &["authentication", "session"],
+            &["info"],
+            Some("success"),
+        ),
+        "Failed" => f.event(
+            Some("ssh_login"),
+            &["authentication"],
+            &["info"],
+            Some("failure"),
+        ),
+        _ => f.matched = true,
+    }
+    f.user = Some(user);
+    f.source = Some(host);
+    f.port = p;
+    true
+}
+
+/// Other sshd lines that name the peer: `... <ip> port <n>`, `... from <ip>`, and the user in
+/// `invalid user X`, `authenticating user X`, `user X from`.
+fn ssh_other<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
+    if let Some(ip) = msg
+        .strip_prefix("Did not receive identification string from ")
+        .and_then(|r| token(r.split(' ').next().unwrap_or("")))
+    {
+        f.matched = true;
+        if as_ip(ip).is_some() {
+            doc.insert("system.auth.ssh.dropped_ip", ip);
+            f.source = Some(ip);
+        }
+        return;
+    }
+    // `<ip> port <n>`: the first address followed by a port.
+    let mut search = 0;
+    while let Some(k) = msg.get(search..).and_then(|t| t.find(" port ")) {
+        let at = search + k;
+        let before = msg.get(..at).unwrap_or("");
+        let cand = before.rsplit(' ').next().unwrap_or("");
+        let cand = cand.trim_start_matches('(');
+        if as_ip(cand).is_some() {
+            f.source = Some(cand);
+            f.port = msg.get(at + 6..).and_then(port);
+            break;
+        }
+        search = at + 6;
+    }
+    // `user X from <host>` / `invalid user X <ip>`: the name, and the host when no address was found.
+    for marker in ["invalid user ", "authenticating user ", "user "] {
+        let Some((_, rest)) = msg.split_once(marker) else {
+            continue;
+        };
+        let name = rest.split(' ').next().unwrap_or("");
+        let next = rest.get(name.len()..).unwrap_or("").trim_start();
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(host) = next.strip_prefix("from ") {
+            f.user = Some(name);
+            if f.source.is_none() {
+                f.source = host.split(' ').next().map(|h| h.trim_end_matches([',', ';', ':']));
+            }
+            break;
+        }
+        if next.split(' ').next().is_some_and(|t| as_ip(t).is_some()) {
+            f.user = Some(name);
+            break;
+        }
+    }
+    if f.source.is_none() {
+        for marker in [" from ", "rhost="] {
+            if let Some(ip) = after_token(msg, marker).filter(|t| as_ip(t).is_some()) {
+                f.source = Some(ip);
+                break;
+            }
+        }
+    }
+    if f.source.is_some() || f.user.is_some() {
+        f.matched = true;
+    }
+}
+
+/// The whitespace-delimited token right after `marker`.
+fn after_token<'m>(msg: &'m str, marker: &str) -> Option<&'m str> {
+    let (_, rest) = msg.split_once(marker)?;
+    let t = rest.split(' ').next()?;
+    let t = t.trim_end_matches([',', ';', ')', ':']);
+    (!t.is_empty()).then_some(t)
+}
+
+/// sudo `<user> : [<error> ; ]TTY=… ; PWD=… ; USER=… [; GROUP=… ][; ENV=… ]; COMMAND=…`.
+fn sudo<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
+    if !contains(msg, "COMMAND=") {
+        return false;
+    }
+    let Some((user, mut rest)) = msg.split_once(" : ") else {
+        return false;
+    };
+    let Some(user) = token(user) else {
+        return false;
+    };
+    let (mut tty, mut pwd, mut run_as, mut error) = (None, None, None, None);
+    let mut command = None;
+    loop {
+        if let Some(c) = rest.strip_prefix("COMMAND=") {
+            command = Some(c.trim());
+            break;
+        }
+        let (part, next) = match rest.split_once(" ; ") {
+            Some(p) => p,
+            None => break,
+        };
+        if let Some(v) = part.strip_prefix("TTY=") {
+            tty = Some(v);
+        } else if let Some(v) = part.strip_prefix("PWD=") {
+            pwd = Some(v);
+        } else if let Some(v) = part.strip_prefix("USER=") {
+            run_as = Some(v);
+        } else if tty.is_none() && pwd.is_none() && run_as.is_none() {
+            error = Some(part.trim());
+        }
+        rest = next;
+    }
+    let Some(command) = command else {
+        return false;
+    };
+    doc.insert_opt("system.auth.sudo.tty", tty);
+    doc.insert_opt("system.auth.sudo.pwd", pwd);
+    doc.insert_opt("system.auth.sudo.user", run_as);
+    doc.insert_opt("system.auth.sudo.error", error);
+    doc.insert("system.auth.sudo.command", command);
+    doc.insert("process.command_line", command);
+    f.event(
+        None,
+        &["process"],
+        &["start"],
+        error.map(|_| "failure"),
+    );
+    f.user = Some(user);
+    f.effective = run_as;
+    true
+}
+
+/// shadow-utils `new user: name=…, UID=…, GID=…, home=…, shell=…[, from=…]` and
+/// `new group: name=…, GID=…`.
+fn new_account<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
+    let (is_user, rest) = if let Some(r) = msg.strip_prefix("new user: ") {
+        (true, r)
+    } else if let Some(r) = msg.strip_prefix("new group: ") {
+        (false, r)
+    } else {
+        return false;
+    };
+    for kv in rest.split(", ") {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        match (is_user, k) {
+            (true, "name") => f.user = Some(v),
+            (true, "UID") => f.user_id = Some(v),
+            (true, "home") => doc.insert("system.auth.useradd.home", v),
+            (true, "shell") => doc.insert("system.auth.useradd.shell", v),
+            (false, "name") => f.group = Some(v),
+            (_, "GID") => f.group_id = Some(v),
+            _ => {}
+        }
+    }
+    f.matched = true;
+    true
+}
+
+/// useradd/userdel/usermod/groupadd/groupdel/groupmod: Elastic's iam category and types by program,
+/// an action, the outcome (`fail` in the text means failure) and the names they quote.
+fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
+    let (action, kind): (&'static str, [&'static str; 2]) = match prog {
+        "useradd" => ("added-user-account", ["user", "creation"]),
+        "userdel" => ("deleted-user-account", ["user", "deletion"]),
+        "usermod" => ("modified-user-account", ["user", "change"]),
+        "groupadd" => ("added-group-account", ["group", "creation"]),
+        "groupdel" => ("deleted-group-account", ["group", "deletion"]),
+        "groupmod" => ("modified-group-account", ["group", "change"]),
+        _ => return,
+    };
+    let outcome = if contains(msg, "fail") {
+        "failure"
+    } else {
+        "success"
+    };
+    f.event(Some(action), &["iam"], &kind, Some(outcome));
+    // `add 'alice' to group 'wheel'` / `add 'alice' to shadow group 'wheel'`.
+    if let Some(rest) = msg.strip_prefix("add '") {
+        if let Some((user, rest)) = rest.split_once('\'') {
+            if let Some((_, g)) = rest.split_once("group '") {
+                f.user = Some(user);
+                f.group = g.split_once('\'').map(|(g, _)| g);
+                f.action = Some("group-member-added");
+            }
+        }
+        return;
+    }
+    if let Some(rest) = msg.strip_prefix("delete '") {
+        if let Some((user, rest)) = rest.split_once('\'') {
+            if let Some((_, g)) = rest.split_once("group '") {
+                f.user = Some(user);
+                f.group = g.split_once('\'').map(|(g, _)| g);
+                f.action = Some("group-member-removed");
+            }
+        }
+        return;
+    }
+    if f.user.is_none() && f.group.is_none() {
+        let quoted = |marker: &str| {
+            msg.split_once(marker)
+                .and_then(|(_, r)| r.split_once('\''))
+                .map(|(v, _)| v)
+        };
+        if kind[0] == "user" {
+            f.user = quoted("user '");
+        } else {
+            f.group = quoted("group '");
+        }
+    }
+}
+
+/// su: `(to root) alice on pts/0`, `Successful su for root by alice`, `FAILED su for root by
+/// alice`, util-linux `+ pts/0 alice:root` / `- pts/0 alice:root`.
+fn su<'m>(msg: &'m str, f: &mut Found<'m>) {
+    let (outcome, actor, target) = if let Some(r) = msg.strip_prefix("(to ") {
+        let Some((target, rest)) = r.split_once(") ") else {
+            return;
+        };
+        let actor = rest.split(' ').next().unwrap_or("");
+        ("success", actor, target)
+    } else if let Some(r) = msg
+        .strip_prefix("Successful su for ")
+        .map(|r| ("success", r))
+        .or_else(|| msg.strip_prefix("FAILED su for ").map(|r| ("failure", r)))
+    {
+        let Some((target, actor)) = r.1.split_once(" by ") else {
+            return;
+        };
+        (r.0, actor.trim(), target)
+    } else if let Some((sign, r)) = msg
+        .strip_prefix("+ ")
+        .map(|r| ("success", r))
+        .or_else(|| msg.strip_prefix("- ").map(|r| ("failure", r)))
+    {
+        let Some((actor, target)) = r.split(' ').nth(1).and_then(|p| p.split_once(':')) else {
+            return;
+        };
+        (sign, actor, target)
+    } else {
+        return;
+    };
+    f.event(
+        Some("switched-user"),
+        &["authentication"],
+        &["start"],
+        Some(outcome),
+    );
+    f.user = token(actor);
+    f.effective = token(target);
+}
+
+/// gpasswd `user bob added by alice to group docker` (and `removed by … from group …`).
+fn gpasswd<'m>(msg: &'m str, f: &mut Found<'m>) {
+    let Some(rest) = msg.strip_prefix("user ") else {
+        return;
+    };
+    let mut words = rest.splitn(6, ' ');
+    let (Some(target), Some(verb), Some("by"), Some(actor), Some(_), Some(group)) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        return;
+    };
+    let action = match verb {
+        "added" => "group-user-added",
+        "removed" => "group-user-removed",
+        _ => return,
+    };
+    let group = group.strip_prefix("group ").unwrap_or(group);
+    f.event(Some(action), &["iam"], &["change"], Some("success"));
+    f.target = Some(target);
+    f.user = Some(actor);
+    f.group = Some(group);
+}
+
+/// PAM: sessions, authentication failures (with their key=value details), password changes and
+/// unix_chkpwd failures.
+fn pam<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
+    if contains(msg, "session opened for user ") {
+        f.event(Some("logged-on"), &["session"], &["start"], None);
+    } else if contains(msg, "session closed for user ") {
+        f.event(Some("logged-off"), &["session"], &["end"], None);
+    } else if contains(msg, "authentication failure") {
+        f.event(
+            Some("authentication_failure"),
+            &["authentication"],
+            &["info"],
+            Some("failure"),
+        );
+        pam_kv(msg, f);
+    } else if let Some((_, rest)) = msg.split_once("password changed for ") {
+        f.event(
+            Some("password-changed"),
+            &["iam"],
+            &["change"],
+            Some("success"),
+        );
+        let user = token(rest);
+        f.user = user;
+        f.target = user;
+    } else if let Some((_, rest)) = msg.split_once("password check failed for user ") {
+        f.event(
+            Some("authentication_failure"),
+            &["authentication"],
+            &["info"],
+            Some("failure"),
+        );
+        f.user = token(rest.trim_start_matches('(').split(')').next().unwrap_or(""));
+    } else if let Some(rest) = msg.strip_prefix("pam_unix(") {
+        // Another pam_unix line: its type names the category, as in Elastic.
+        if let Some((_, kind)) = rest.split_once(')').and_then(|(s, _)| s.split_once(':')) {
+            match kind {
+                "auth" => f.event(None, &["authentication"], &[], None),
+                "session" => f.event(None, &["session"], &[], None),
+                _ => {}
+            }
+        }
+    }
+    if f.matched && doc.get("system.auth.ssh.event").is_none() && f.source.is_none() {
+        if let Some(h) = after_token(msg, "rhost=").filter(|h| !h.starts_with("user=")) {
+            f.source = Some(h);
+        }
+    }
+}
+
+/// `logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=root`: the requesting user is
+/// `ruser` (else `logname`), the account being authenticated is `user`.
+fn pam_kv<'m>(msg: &'m str, f: &mut Found<'m>) {
+    let Some((_, kv)) = msg.split_once("; ") else {
+        return;
+    };
+    let (mut logname, mut ruser) = (None, None);
+    for item in kv.split_ascii_whitespace() {
+        let Some((k, v)) = item.split_once('=') else {
+            continue;
+        };
+        let v = Some(v).filter(|v| !v.is_empty());
+        match k {
+            "logname" => logname = v,
+            "ruser" => ruser = v,
+            "uid" => f.user_id = v,
+            "euid" => f.effective_id = v,
+            "rhost" => f.source = v,
+            "user" => f.effective = v,
+            _ => {}
+        }
+    }
+    f.user = ruser.or(logname);
+}
+
+/// Elastic's PAM user grok: `for user X by Y(uid=N)`, `for user X`, `by user X`, `user 'X'`.
+/// The actor (`by`) is `user.name` and the account (`for`) `user.effective.name`.
+fn pam_users<'m>(msg: &'m str, f: &mut Found<'m>) {
+    if let Some((_, rest)) = msg.split_once("for user ") {
+        let (account, by) = match rest.split_once(" by ") {
+            Some((a, b)) => (a, Some(b)),
+            None => (rest, None),
+        };
+        // `root(uid=0)` in newer PAM: the name only.
+        let account = unquote(account.split('(').next().unwrap_or(""));
+        let Some(account) = token(account) else {
+            return;
+        };
+        f.matched = true;
+        match by {
+            Some(by) => {
+                let by = by.trim();
+                let (name, uid) = match by.split_once("(uid=") {
+                    Some((n, u)) => (n, u.strip_suffix(')')),
+                    None => (by, None),
+                };
+                f.user = token(unquote(name));
+                f.user_id = uid.filter(|u| !u.is_empty());
+                f.effective = Some(account);
+            }
+            None => f.user = Some(account),
+        }
+        return;
+    }
+    if let Some((_, rest)) = msg.split_once("by user ") {
+        if let Some(u) = token(unquote(rest)) {
+            f.matched = true;
+            f.user = Some(u);
+        }
+        return;
+    }
+    for q in ["user '", "user \""] {
+        if let Some((_, rest)) = msg.split_once(q) {
+            if let Some((u, _)) = rest.split_once(['\'', '"']) {
+                if token(u).is_some() {
+                    f.matched = true;
+                    f.user = Some(u);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value as J};
+
+    fn ctx() -> Context {
+        Context::new("2024-11-20T10:00:00Z".parse().unwrap(), chrono_tz::Tz::UTC)
+    }
+
+    fn norm(line: &str) -> J {
+        let mut d = Doc::new();
+        normalize(line.as_bytes(), &ctx(), &mut d).unwrap();
+        d.to_json()
+    }
+
+    #[test]
+    fn header_fields_rfc5424() {
+        let v = norm(r#"<165>1 2024-03-02T08:09:10.250+01:00 app-7.corp billing 4411 INV9 [origin@48577 ip="10.9.8.7" software="billd"][meta sequenceId="12"] invoice batch done"#);
+        assert_eq!(v["@timestamp"], "2024-03-02T08:09:10.250+01:00");
+        let s = &v["log"]["syslog"];
+        assert_eq!(s["priority"], 165);
+        assert_eq!(s["facility"], json!({"code": 20, "name": "local4"}));
+        assert_eq!(s["severity"], json!({"code": 5, "name": "Notice"}));
+        assert_eq!(s["hostname"], "app-7.corp");
+        assert_eq!(s["appname"], "billing");
+        assert_eq!(s["procid"], "4411");
+        assert_eq!(s["msgid"], "INV9");
+        assert_eq!(s["version"], "1");
+        assert_eq!(
+            s["structured_data"],
+            json!({"origin@48577": {"ip": "10.9.8.7", "software": "billd"}, "meta": {"sequenceId": "12"}})
+        );
+        assert_eq!(v["host"]["hostname"], "app-7.corp");
+        assert_eq!(v["process"], json!({"name": "billing", "pid": 4411}));
+        assert_eq!(v["message"], "invoice batch done");
+        assert_eq!(v["event"], json!({"kind": "event", "module": "system", "dataset": "system.syslog"}));
+        assert_eq!(v["related"]["hosts"], json!(["app-7.corp"]));
+    }
+
+    #[test]
+    fn header_only_for_foreign_payload() {
+        let s = parse(b"<14>Jan  9 08:00:00 fw-01 1,2024/01/09 08:00:00,0011C1000042,TRAFFIC,end").unwrap();
+        let mut d = Doc::new();
+        apply_header(&s, &ctx(), &mut d);
+        let v = d.to_json();
+        assert_eq!(v["@timestamp"], "2024-01-09T08:00:00Z");
+        assert_eq!(v["host"]["hostname"], "fw-01");
+        assert!(v.get("message").is_none());
+        assert!(v.get("event").is_none());
+    }
+
+    #[test]
+    fn non_numeric_procid_is_not_a_pid() {
+        let v = norm("<13>1 2024-01-01T00:00:00Z h app worker-3 - - x");
+        assert_eq!(v["log"]["syslog"]["procid"], "worker-3");
+        assert!(v["process"].get("pid").is_none());
+    }
+
+    #[test]
+    fn sshd_accepted() {
+        let v = norm("<38>Mar  7 09:14:02 bastion-2 sshd[40122]: Accepted publickey for deploy from 10.4.1.9 port 51022 ssh2: ED25519 SHA256:Qx1wLq0n4aJ2k");
+        assert_eq!(v["@timestamp"], "2024-03-07T09:14:02Z");
+        assert_eq!(v["event"]["action"], "ssh_login");
+        assert_eq!(v["event"]["category"], json!(["authentication", "session"]));
+        assert_eq!(v["event"]["type"], json!(["info"]));
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["event"]["dataset"], "system.auth");
+        assert_eq!(v["user"]["name"], "deploy");
+        assert_eq!(v["source"], json!({"address": "10.4.1.9", "ip": "10.4.1.9", "port": 51022}));
+        assert_eq!(
+            v["system"]["auth"]["ssh"],
+            json!({"event": "Accepted", "method": "publickey", "signature": "ED25519 SHA256:Qx1wLq0n4aJ2k"})
+        );
+        assert_eq!(v["related"]["ip"], json!(["10.4.1.9"]));
+        assert_eq!(v["related"]["user"], json!(["deploy"]));
+        assert_eq!(v["process"], json!({"name": "sshd", "pid": 40122}));
+    }
+
+    #[test]
+    fn sshd_failed_and_invalid() {
+        let v = norm("Aug 14 02:11:09 web3 sshd[911]: Failed password for invalid user oracle from 2001:db8::7 port 40022 ssh2");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["event"]["category"], json!(["authentication"]));
+        assert_eq!(v["user"]["name"], "oracle");
+        assert_eq!(v["source"]["ip"], "2001:db8::7");
+        let v = norm("Aug 14 02:11:08 web3 sshd[911]: Invalid user oracle from 198.51.100.23 port 40022");
+        assert_eq!(v["system"]["auth"]["ssh"]["event"], "Invalid");
+        assert_eq!(v["event"]["action"], "ssh_login");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["source"]["port"], 40022);
+        let v = norm("Aug 14 02:11:08 web3 sshd[911]: Did not receive identification string from 198.51.100.24");
+        assert_eq!(v["source"]["ip"], "198.51.100.24");
+        assert!(v["event"].get("action").is_none());
+    }
+
+    #[test]
+    fn sshd_other_peer_lines() {
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: Disconnected from authenticating user admin 203.0.113.5 port 60112 [preauth]");
+        assert_eq!(v["user"]["name"], "admin");
+        assert_eq!(v["source"]["ip"], "203.0.113.5");
+        assert_eq!(v["source"]["port"], 60112);
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: Connection closed by 203.0.113.6 port 1022 [preauth]");
+        assert_eq!(v["source"]["ip"], "203.0.113.6");
+        assert!(v.get("user").is_none());
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: error: PAM: Authentication failure for illegal user zed from scan.example.net");
+        assert_eq!(v["source"]["domain"], "scan.example.net");
+        assert_eq!(v["user"]["name"], "zed");
+        assert_eq!(v["related"]["hosts"], json!(["gw", "scan.example.net"]));
+    }
+
+    #[test]
+    fn sudo_command() {
+        let v = norm("<85>Oct  2 11:22:33 ops-1 sudo:   carol : TTY=pts/3 ; PWD=/srv/app ; USER=root ; COMMAND=/usr/bin/systemctl restart app ; echo ok");
+        assert_eq!(v["user"], json!({"name": "carol", "effective": {"name": "root"}}));
+        assert_eq!(
+            v["system"]["auth"]["sudo"],
+            json!({"tty": "pts/3", "pwd": "/srv/app", "user": "root", "command": "/usr/bin/systemctl restart app ; echo ok"})
+        );
+        assert_eq!(v["process"]["command_line"], "/usr/bin/systemctl restart app ; echo ok");
+        assert_eq!(v["event"]["category"], json!(["process"]));
+        assert_eq!(v["event"]["type"], json!(["start"]));
+        assert_eq!(v["related"]["user"], json!(["carol", "root"]));
+        assert!(v["event"].get("outcome").is_none());
+        let v = norm("Oct  2 11:22:34 ops-1 sudo: mallory : user NOT in sudoers ; TTY=pts/4 ; PWD=/tmp ; USER=root ; COMMAND=/bin/bash");
+        assert_eq!(v["system"]["auth"]["sudo"]["error"], "user NOT in sudoers");
+        assert_eq!(v["event"]["outcome"], "failure");
+        let v = norm("Oct  2 11:22:35 ops-1 sudo: svc : PWD=/ ; USER=root ; GROUP=adm ; COMMAND=/bin/id");
+        assert_eq!(v["user"]["effective"]["name"], "root");
+        assert_eq!(v["system"]["auth"]["sudo"]["command"], "/bin/id");
+    }
+
+    #[test]
+    fn pam_sessions() {
+        let v = norm("<86>1 2024-04-05T06:07:08.9+00:00 srv-a sshd 5123 - - pam_unix(sshd:session): session opened for user dana by (uid=0)");
+        assert_eq!(v["event"]["action"], "logged-on");
+        assert_eq!(v["event"]["category"], json!(["session"]));
+        assert_eq!(v["user"]["effective"]["name"], "dana");
+        assert_eq!(v["user"]["id"], "0");
+        assert!(v["user"].get("name").is_none());
+        let v = norm("<86>1 2024-04-05T06:07:08Z srv-a su - - - pam_unix(su-l:session): session opened for user root by erin(uid=1000)");
+        assert_eq!(v["user"]["name"], "erin");
+        assert_eq!(v["user"]["effective"]["name"], "root");
+        assert_eq!(v["related"]["user"], json!(["erin", "root"]));
+        let v = norm("Apr  5 06:09:00 srv-a CRON[2211]: pam_unix(cron:session): session closed for user root");
+        assert_eq!(v["event"]["action"], "logged-off");
+        assert_eq!(v["event"]["dataset"], "system.auth");
+        assert_eq!(v["user"]["name"], "root");
+        let v = norm("Apr  5 06:09:00 srv-a login[99]: pam_unix(login:session): session opened for user root(uid=0) by LOGIN(uid=0)");
+        assert_eq!(v["user"]["name"], "LOGIN");
+        assert_eq!(v["user"]["effective"]["name"], "root");
+    }
+
+    #[test]
+    fn pam_authentication_failure() {
+        let v = norm("May  1 07:00:00 box sudo[321]: pam_unix(sudo:auth): authentication failure; logname=ann uid=1001 euid=0 tty=/dev/pts/2 ruser=ann rhost=  user=ann");
+        assert_eq!(v["event"]["action"], "authentication_failure");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["user"]["name"], "ann");
+        assert_eq!(v["user"]["id"], "1001");
+        assert_eq!(v["user"]["effective"], json!({"name": "ann", "id": "0"}));
+        assert!(v.get("source").is_none());
+        let v = norm("May  1 07:00:01 box sshd[322]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.44  user=root");
+        assert_eq!(v["source"]["ip"], "192.0.2.44");
+        assert_eq!(v["user"]["effective"]["name"], "root");
+        assert_eq!(v["related"]["ip"], json!(["192.0.2.44"]));
+    }
+
+    #[test]
+    fn account_management() {
+        let v = norm("Jun  3 10:00:00 box useradd[501]: new user: name=svc_backup, UID=995, GID=995, home=/var/lib/backup, shell=/usr/sbin/nologin, from=/dev/pts/1");
+        assert_eq!(v["event"]["action"], "added-user-account");
+        assert_eq!(v["event"]["category"], json!(["iam"]));
+        assert_eq!(v["event"]["type"], json!(["user", "creation"]));
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["user"], json!({"name": "svc_backup", "id": "995"}));
+        assert_eq!(v["group"], json!({"id": "995"}));
+        assert_eq!(v["system"]["auth"]["useradd"]["shell"], "/usr/sbin/nologin");
+        let v = norm("Jun  3 10:00:00 box groupadd[500]: new group: name=backup, GID=995");
+        assert_eq!(v["event"]["action"], "added-group-account");
+        assert_eq!(v["event"]["type"], json!(["group", "creation"]));
+        assert_eq!(v["group"], json!({"name": "backup", "id": "995"}));
+        let v = norm("Jun  3 10:05:00 box userdel[530]: delete user 'svc_backup'");
+        assert_eq!(v["event"]["type"], json!(["user", "deletion"]));
+        assert_eq!(v["user"]["name"], "svc_backup");
+        let v = norm("Jun  3 10:06:00 box usermod[540]: add 'frank' to group 'wheel'");
+        assert_eq!(v["event"]["action"], "group-member-added");
+        assert_eq!(v["group"]["name"], "wheel");
+        assert_eq!(v["user"]["name"], "frank");
+        let v = norm("Jun  3 10:07:00 box gpasswd[550]: user frank added by root to group docker");
+        assert_eq!(v["event"]["action"], "group-user-added");
+        assert_eq!(v["user"], json!({"name": "root", "target": {"name": "frank"}}));
+    }
+
+    #[test]
+    fn su_and_passwd() {
+        let v = norm("Jul  8 12:00:00 box su[700]: (to root) gina on pts/1");
+        assert_eq!(v["event"]["action"], "switched-user");
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["user"], json!({"name": "gina", "effective": {"name": "root"}}));
+        let v = norm("Jul  8 12:00:00 box su[701]: FAILED su for root by gina");
+        assert_eq!(v["event"]["outcome"], "failure");
+        let v = norm("Jul  8 12:01:00 box passwd[702]: pam_unix(passwd:chauthtok): password changed for gina");
+        assert_eq!(v["event"]["action"], "password-changed");
+        assert_eq!(v["user"], json!({"name": "gina", "target": {"name": "gina"}}));
+    }
+
+    #[test]
+    fn generic_pam_user_grok() {
+        let v = norm(r#"Feb  1 01:02:03 h sshd[3]: pam_succeed_if(sshd:auth): requirement "uid >= 1000" not met by user "root""#);
+        assert_eq!(v["user"]["name"], "root");
+        assert_eq!(v["event"]["dataset"], "system.auth");
+    }
+
+    #[test]
+    fn plain_syslog_stays_syslog() {
+        let v = norm("<30>Feb  1 01:02:03 h systemd[1]: Started Session 4 of user root.");
+        assert_eq!(v["event"]["dataset"], "system.syslog");
+        assert!(v.get("user").is_none());
+        assert_eq!(v["log"]["syslog"]["facility"]["name"], "daemon");
+        assert_eq!(v["log"]["syslog"]["severity"]["name"], "Informational");
+    }
+
+    #[test]
+    fn invalid_utf8_message_is_lossy() {
+        let mut d = Doc::new();
+        normalize(b"<13>Feb  1 01:02:03 h app: caf\xe9 \xff", &ctx(), &mut d).unwrap();
+        assert_eq!(d.get_str("message"), Some("caf\u{fffd} \u{fffd}"));
+    }
+
+    #[test]
+    fn parse_failure_is_reported() {
+        let mut d = Doc::new();
+        assert!(normalize(b"<13>garbage", &ctx(), &mut d).is_err());
+        assert!(d.is_empty());
+    }
+}

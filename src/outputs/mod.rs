@@ -1,0 +1,59 @@
+//! Outputs: where processed records go. Each consumes its own bounded queue and acknowledges a
+//! batch only once it has accepted every record in it.
+
+pub mod file;
+pub mod stdout;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::OutputConfig;
+use crate::event::OutBatch;
+use crate::metrics::{Counter, Metrics};
+
+#[derive(Debug, Clone)]
+pub struct OutputContext {
+    pub name: Arc<str>,
+    pub metrics: Metrics,
+}
+
+impl OutputContext {
+    /// Records and bytes an output has accepted.
+    pub fn sent_counters(&self) -> (Counter, Counter) {
+        let labels = [("component", &*self.name), ("kind", "output")];
+        (
+            self.metrics.counter(
+                "sluice_component_sent_records_total",
+                "Records accepted by an output",
+                &labels,
+            ),
+            self.metrics.counter(
+                "sluice_component_sent_bytes_total",
+                "Bytes written by an output",
+                &labels,
+            ),
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{0}")]
+    Config(String),
+}
+
+pub fn start(
+    cfg: &OutputConfig,
+    rx: mpsc::Receiver<OutBatch>,
+    ctx: OutputContext,
+) -> Result<JoinHandle<()>, OutputError> {
+    match cfg {
+        OutputConfig::File(c) => {
+            let out = file::FileOutput::new(c.clone(), ctx)?;
+            Ok(tokio::task::spawn_blocking(move || out.run(rx)))
+        }
+        OutputConfig::Stdout(_) => Ok(tokio::task::spawn_blocking(move || stdout::run(rx, ctx))),
+    }
+}

@@ -1,0 +1,33 @@
+//! NDJSON on standard output.
+
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use super::OutputContext;
+use crate::event::OutBatch;
+
+pub fn run(mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
+    let (records, bytes) = ctx.sent_counters();
+    let mut out = std::io::stdout().lock();
+    let mut buf = Vec::with_capacity(256 * 1024);
+    while let Some(batch) = rx.blocking_recv() {
+        buf.clear();
+        for r in batch.records() {
+            buf.extend_from_slice(batch.batch.json(r));
+            buf.push(b'\n');
+        }
+        match out.write_all(&buf).and_then(|()| out.flush()) {
+            Ok(()) => {
+                records.add(batch.len() as u64);
+                bytes.add(buf.len() as u64);
+                batch.ack.ack();
+            }
+            Err(e) => {
+                // A closed stdout will not come back: fail the batch so it is not marked delivered.
+                tracing::error!(output = %ctx.name, error = %e, "cannot write to stdout");
+                batch.ack.fail();
+            }
+        }
+    }
+}

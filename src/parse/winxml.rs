@@ -1,0 +1,670 @@
+//! Windows event XML (`<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>…`)
+//! into [`WinEvent`], the one representation every Windows input shape (XML, evtx JSON, Winlogbeat
+//! JSON, NXLog JSON) is turned into before the ECS mapping.
+//!
+//! The parser streams with quick-xml and borrows from the input wherever the text needs no
+//! unescaping, so a typical event costs a handful of small allocations. It is lenient: leading
+//! junk (`Record 12`, an XML declaration, Event Viewer's `- ` markers), mismatched end tags and
+//! missing sections are tolerated, and a syntax error keeps everything read before it.
+
+use std::borrow::Cow;
+
+use quick_xml::events::attributes::Attributes;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// Borrowed where possible, owned where the source needed unescaping or conversion.
+pub type Str<'a> = Cow<'a, str>;
+
+/// One Windows event, whatever shape it arrived in. Values are kept as text as they appeared;
+/// the normalizer converts them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WinEvent<'a> {
+    pub provider_name: Option<Str<'a>>,
+    pub provider_guid: Option<Str<'a>>,
+    pub event_source_name: Option<Str<'a>>,
+    pub event_id: Option<Str<'a>>,
+    pub qualifiers: Option<Str<'a>>,
+    pub version: Option<Str<'a>>,
+    /// Numeric level (`4`), or a level name when the source only has that.
+    pub level: Option<Str<'a>>,
+    pub task: Option<Str<'a>>,
+    pub opcode: Option<Str<'a>>,
+    /// The keyword mask as written (`0x8020000000000000`).
+    pub keywords: Option<Str<'a>>,
+    /// `System/TimeCreated/@SystemTime`.
+    pub time_created: Option<Str<'a>>,
+    pub record_id: Option<Str<'a>>,
+    pub activity_id: Option<Str<'a>>,
+    pub related_activity_id: Option<Str<'a>>,
+    pub process_id: Option<Str<'a>>,
+    pub thread_id: Option<Str<'a>>,
+    pub channel: Option<Str<'a>>,
+    pub computer: Option<Str<'a>>,
+    /// `System/Security/@UserID`.
+    pub user_id: Option<Str<'a>>,
+    /// Account resolved from `user_id` by a collector (Winlogbeat, NXLog).
+    pub user_name: Option<Str<'a>>,
+    pub user_domain: Option<Str<'a>>,
+    pub user_type: Option<Str<'a>>,
+    /// EventData items in document order; unnamed items are `param1`, `param2`, …
+    pub event_data: Vec<(Str<'a>, Str<'a>)>,
+    /// Name of the element wrapping UserData (`LogFileCleared`).
+    pub user_data_name: Option<Str<'a>>,
+    pub user_data: Vec<(Str<'a>, Str<'a>)>,
+    /// Rendered text (RenderingInfo, or a collector's message).
+    pub message: Option<Str<'a>>,
+    pub level_name: Option<Str<'a>>,
+    pub task_name: Option<Str<'a>>,
+    pub opcode_name: Option<Str<'a>>,
+    pub keyword_names: Vec<Str<'a>>,
+    /// Event time from a collector field (Winlogbeat `@timestamp`, NXLog `EventTime`).
+    pub timestamp: Option<Str<'a>>,
+    /// Zone-less times are local (NXLog) rather than UTC (Windows SystemTime).
+    pub time_is_local: bool,
+    /// Host name from a collector field, preferred over `computer`.
+    pub host_name: Option<Str<'a>>,
+}
+
+impl<'a> WinEvent<'a> {
+    /// The EventData value named `name` (first occurrence).
+    pub fn data(&self, name: &str) -> Option<&str> {
+        find(&self.event_data, name)
+    }
+
+    /// The UserData value named `name` (first occurrence).
+    pub fn user_data_value(&self, name: &str) -> Option<&str> {
+        find(&self.user_data, name)
+    }
+
+    /// True when at least the event's identity was read.
+    pub fn has_identity(&self) -> bool {
+        self.event_id.is_some() || self.provider_name.is_some() || self.channel.is_some()
+    }
+}
+
+fn find<'s>(pairs: &'s [(Str<'_>, Str<'_>)], name: &str) -> Option<&'s str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.len() == name.len() && k == name)
+        .map(|(_, v)| v.as_ref())
+}
+
+/// Why the XML could not be read to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlError(pub String);
+
+impl std::fmt::Display for XmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for XmlError {}
+
+/// Parses the first `<Event>` in `xml` into `ev`. On a syntax error `ev` keeps what was read.
+pub fn parse_event<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> Result<(), XmlError> {
+    let mut p = Parser {
+        src: xml,
+        ev,
+        depth: 0,
+        event_depth: None,
+        section: Section::None,
+        leaf: None,
+        text: None,
+        data_index: 0,
+        found_event: false,
+    };
+    let mut reader = Reader::from_str(xml);
+    {
+        let cfg = reader.config_mut();
+        cfg.check_end_names = false;
+        cfg.allow_unmatched_ends = true;
+    }
+    loop {
+        let event = match reader.read_event() {
+            Ok(e) => e,
+            Err(e) => {
+                return Err(XmlError(format!(
+                    "xml error at byte {}: {e}",
+                    reader.error_position()
+                )))
+            }
+        };
+        match event {
+            Event::Start(e) => p.start(&e, false),
+            Event::Empty(e) => p.start(&e, true),
+            Event::End(_) => {
+                if p.end() {
+                    return Ok(());
+                }
+            }
+            Event::Text(t) => {
+                if p.leaf.is_some() {
+                    let raw = bytes_to_str(t.into_inner());
+                    let text = match raw {
+                        Cow::Borrowed(s) => unescape_or_raw(s),
+                        Cow::Owned(s) => Cow::Owned(unescape_or_raw(&s).into_owned()),
+                    };
+                    p.push_text(text);
+                }
+            }
+            Event::CData(c) => {
+                if p.leaf.is_some() {
+                    p.push_text(bytes_to_str(c.into_inner()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if p.found_event {
+        Err(XmlError("xml ended before </Event>".into()))
+    } else {
+        Err(XmlError("no <Event> element".into()))
+    }
+}
+
+fn bytes_to_str(b: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match b {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(b) => Cow::Owned(match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }),
+    }
+}
+
+/// Resolves entity and character references; text with an unknown entity is kept verbatim.
+fn unescape_or_raw(s: &str) -> Cow<'_, str> {
+    if !s.contains('&') {
+        return Cow::Borrowed(s);
+    }
+    quick_xml::escape::unescape(s).unwrap_or(Cow::Borrowed(s))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    None,
+    System,
+    EventData,
+    UserData,
+    Rendering,
+    Other,
+}
+
+/// The element whose text is being collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    EventId,
+    Version,
+    Level,
+    Task,
+    Opcode,
+    Keywords,
+    RecordId,
+    Channel,
+    Computer,
+    /// EventData item at this index of `event_data` (its name is already pushed).
+    Data(usize),
+    UserData(usize),
+    Message,
+    RLevel,
+    RTask,
+    ROpcode,
+    RKeyword,
+}
+
+struct Parser<'a, 'e> {
+    src: &'a str,
+    ev: &'e mut WinEvent<'a>,
+    depth: usize,
+    event_depth: Option<usize>,
+    section: Section,
+    /// The leaf element and its depth; only text directly inside it is kept.
+    leaf: Option<(Leaf, usize)>,
+    text: Option<Str<'a>>,
+    data_index: usize,
+    found_event: bool,
+}
+
+impl<'a> Parser<'a, '_> {
+    /// Returns true when the closing `</Event>` was reached.
+    fn end(&mut self) -> bool {
+        if let Some((leaf, d)) = self.leaf {
+            if d == self.depth {
+                self.leaf = None;
+                let text = self.text.take().unwrap_or(Cow::Borrowed(""));
+                self.commit(leaf, text);
+            }
+        }
+        self.depth = self.depth.saturating_sub(1);
+        match self.event_depth {
+            Some(ed) if self.depth == ed => true,
+            Some(ed) if self.depth == ed + 1 => {
+                self.section = Section::None;
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn push_text(&mut self, t: Str<'a>) {
+        if self.leaf.map(|(_, d)| d) != Some(self.depth) {
+            return;
+        }
+        self.text = Some(match self.text.take() {
+            None => t,
+            Some(prev) => Cow::Owned(prev.into_owned() + &t),
+        });
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) {
+        self.depth += 1;
+        let depth = self.depth;
+        let local = e.local_name();
+        let name = local.as_ref();
+        let Some(ed) = self.event_depth else {
+            if name == b"Event" {
+                self.event_depth = Some(depth - 1);
+                self.found_event = true;
+                if empty {
+                    self.depth -= 1;
+                }
+            } else if empty {
+                self.depth -= 1;
+            }
+            return;
+        };
+        let rel = depth - ed;
+        let mut leaf = None;
+        match rel {
+            // Children of <Event>: the sections.
+            2 => {
+                self.section = match name {
+                    b"System" => Section::System,
+                    b"EventData" => Section::EventData,
+                    b"UserData" => Section::UserData,
+                    b"RenderingInfo" => Section::Rendering,
+                    _ => Section::Other,
+                };
+            }
+            3 => match self.section {
+                Section::System => leaf = self.system_element(name, e),
+                Section::EventData => leaf = self.event_data_element(name, e),
+                Section::UserData => {
+                    if self.ev.user_data_name.is_none() {
+                        self.ev.user_data_name = Some(Cow::Owned(lossy(name)));
+                    }
+                }
+                Section::Rendering => {
+                    leaf = match name {
+                        b"Message" => Some(Leaf::Message),
+                        b"Level" => Some(Leaf::RLevel),
+                        b"Task" => Some(Leaf::RTask),
+                        b"Opcode" => Some(Leaf::ROpcode),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            },
+            4 => match self.section {
+                Section::UserData => {
+                    self.ev
+                        .user_data
+                        .push((Cow::Owned(lossy(name)), Cow::Borrowed("")));
+                    leaf = Some(Leaf::UserData(self.ev.user_data.len() - 1));
+                }
+                Section::Rendering if name == b"Keyword" => leaf = Some(Leaf::RKeyword),
+                _ => {}
+            },
+            _ => {}
+        }
+        if let Some(l) = leaf {
+            if empty {
+                self.commit(l, Cow::Borrowed(""));
+            } else {
+                self.leaf = Some((l, depth));
+                self.text = None;
+            }
+        }
+        if empty {
+            self.depth -= 1;
+        }
+    }
+
+    fn system_element(&mut self, name: &[u8], e: &BytesStart<'_>) -> Option<Leaf> {
+        match name {
+            b"Provider" => {
+                for (k, v) in self.attrs(e) {
+                    match k {
+                        "Name" => self.ev.provider_name = Some(v),
+                        "Guid" => self.ev.provider_guid = Some(v),
+                        "EventSourceName" => self.ev.event_source_name = Some(v),
+                        _ => {}
+                    }
+                }
+                None
+            }
+            b"EventID" => {
+                for (k, v) in self.attrs(e) {
+                    if k == "Qualifiers" {
+                        self.ev.qualifiers = Some(v);
+                    }
+                }
+                Some(Leaf::EventId)
+            }
+            b"Version" => Some(Leaf::Version),
+            b"Level" => Some(Leaf::Level),
+            b"Task" => Some(Leaf::Task),
+            b"Opcode" => Some(Leaf::Opcode),
+            b"Keywords" => Some(Leaf::Keywords),
+            b"EventRecordID" => Some(Leaf::RecordId),
+            b"Channel" => Some(Leaf::Channel),
+            b"Computer" => Some(Leaf::Computer),
+            b"TimeCreated" => {
+                for (k, v) in self.attrs(e) {
+                    if k == "SystemTime" {
+                        self.ev.time_created = Some(v);
+                    }
+                }
+                None
+            }
+            b"Correlation" => {
+                for (k, v) in self.attrs(e) {
+                    match k {
+                        "ActivityID" => self.ev.activity_id = Some(v),
+                        "RelatedActivityID" => self.ev.related_activity_id = Some(v),
+                        _ => {}
+                    }
+                }
+                None
+            }
+            b"Execution" => {
+                for (k, v) in self.attrs(e) {
+                    match k {
+                        "ProcessID" => self.ev.process_id = Some(v),
+                        "ThreadID" => self.ev.thread_id = Some(v),
+                        _ => {}
+                    }
+                }
+                None
+            }
+            b"Security" => {
+                for (k, v) in self.attrs(e) {
+                    if k == "UserID" {
+                        self.ev.user_id = Some(v);
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn event_data_element(&mut self, name: &[u8], e: &BytesStart<'_>) -> Option<Leaf> {
+        let key: Str<'a> = match name {
+            b"Data" => {
+                self.data_index += 1;
+                let named = self.attrs(e).into_iter().find(|(k, _)| *k == "Name");
+                match named {
+                    Some((_, v)) if !v.is_empty() => v,
+                    _ => Cow::Owned(format!("param{}", self.data_index)),
+                }
+            }
+            b"Binary" => Cow::Borrowed("Binary"),
+            _ => return None,
+        };
+        self.ev.event_data.push((key, Cow::Borrowed("")));
+        Some(Leaf::Data(self.ev.event_data.len() - 1))
+    }
+
+    /// The element's attributes, borrowed from the input when they need no unescaping.
+    fn attrs(&self, e: &BytesStart<'_>) -> Vec<(&'static str, Str<'a>)> {
+        let raw: &[u8] = e;
+        let name_len = e.name().as_ref().len();
+        // The reader hands out slices of `src`: locate ours (checked by content) so that the
+        // values can borrow from the input rather than from the event.
+        let src: &'a str = self.src;
+        let start = (raw.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize);
+        let content: Option<&'a str> = start
+            .checked_add(raw.len())
+            .and_then(|end| src.get(start..end))
+            .filter(|s| s.as_bytes() == raw);
+        let Some(content) = content else {
+            return self.attrs_owned(&String::from_utf8_lossy(raw), name_len);
+        };
+        let mut it = Attributes::new(content, name_len);
+        it.with_checks(false);
+        let mut out = Vec::new();
+        for a in it.flatten() {
+            let Some(k) = known_attr(a.key.local_name().as_ref()) else {
+                continue;
+            };
+            let v = match a.value {
+                Cow::Borrowed(b) => match std::str::from_utf8(b) {
+                    Ok(s) => unescape_or_raw(s),
+                    Err(_) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+                },
+                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+            };
+            out.push((k, v));
+        }
+        out
+    }
+
+    fn attrs_owned(&self, content: &str, name_len: usize) -> Vec<(&'static str, Str<'a>)> {
+        let mut it = Attributes::new(content, name_len);
+        it.with_checks(false);
+        it.flatten()
+            .filter_map(|a| {
+                let k = known_attr(a.key.local_name().as_ref())?;
+                let s = String::from_utf8_lossy(&a.value);
+                Some((k, Cow::Owned(unescape_or_raw(&s).into_owned())))
+            })
+            .collect()
+    }
+
+    fn commit(&mut self, leaf: Leaf, text: Str<'a>) {
+        // Pretty-printed XML renders an empty value as a line break and indentation.
+        let text = if !text.is_empty() && text.trim().is_empty() {
+            Cow::Borrowed("")
+        } else {
+            text
+        };
+        let ev = &mut *self.ev;
+        let trimmed = |t: Str<'a>| -> Option<Str<'a>> {
+            match t {
+                Cow::Borrowed(s) => {
+                    let s = s.trim();
+                    (!s.is_empty()).then_some(Cow::Borrowed(s))
+                }
+                Cow::Owned(s) => {
+                    let t = s.trim();
+                    (!t.is_empty()).then(|| Cow::Owned(t.to_owned()))
+                }
+            }
+        };
+        match leaf {
+            Leaf::EventId => ev.event_id = trimmed(text),
+            Leaf::Version => ev.version = trimmed(text),
+            Leaf::Level => ev.level = trimmed(text),
+            Leaf::Task => ev.task = trimmed(text),
+            Leaf::Opcode => ev.opcode = trimmed(text),
+            Leaf::Keywords => ev.keywords = trimmed(text),
+            Leaf::RecordId => ev.record_id = trimmed(text),
+            Leaf::Channel => ev.channel = trimmed(text),
+            Leaf::Computer => ev.computer = trimmed(text),
+            Leaf::Data(i) => {
+                if let Some(slot) = ev.event_data.get_mut(i) {
+                    slot.1 = text;
+                }
+            }
+            Leaf::UserData(i) => {
+                if let Some(slot) = ev.user_data.get_mut(i) {
+                    slot.1 = text;
+                }
+            }
+            Leaf::Message => ev.message = trimmed(text),
+            Leaf::RLevel => ev.level_name = trimmed(text),
+            Leaf::RTask => ev.task_name = trimmed(text),
+            Leaf::ROpcode => ev.opcode_name = trimmed(text),
+            Leaf::RKeyword => {
+                if let Some(t) = trimmed(text) {
+                    ev.keyword_names.push(t);
+                }
+            }
+        }
+    }
+}
+
+/// Attribute names the parser reads, as static strings so no key is allocated.
+fn known_attr(k: &[u8]) -> Option<&'static str> {
+    Some(match k {
+        b"Name" => "Name",
+        b"Guid" => "Guid",
+        b"EventSourceName" => "EventSourceName",
+        b"Qualifiers" => "Qualifiers",
+        b"SystemTime" => "SystemTime",
+        b"ActivityID" => "ActivityID",
+        b"RelatedActivityID" => "RelatedActivityID",
+        b"ProcessID" => "ProcessID",
+        b"ThreadID" => "ThreadID",
+        b"UserID" => "UserID",
+        _ => return None,
+    })
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Skips what may precede the XML of one event: a byte-order mark, an `evtx_dump` `Record N`
+/// line, blank lines, and Event Viewer's `- ` fold markers.
+pub fn xml_start(s: &str) -> Option<usize> {
+    let t = s.trim_start_matches('\u{feff}');
+    let off = s.len() - t.len();
+    let mut rest = t.trim_start();
+    if let Some(r) = rest.strip_prefix("Record ") {
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            rest = r[digits..].trim_start();
+        }
+    }
+    rest = rest.trim_start_matches(|c: char| c == '-' || c.is_whitespace());
+    if rest.starts_with('<') {
+        Some(off + (t.len() - rest.len()))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOGON: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>4624</EventID><Version>2</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime='2023-05-02T08:15:30.1234567Z'/><EventRecordID>88211</EventRecordID><Correlation ActivityID='{aa11bb22-0000-0000-0000-000000000001}'/><Execution ProcessID='640' ThreadID='7012'/><Channel>Security</Channel><Computer>fs01.corp.example</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='TargetUserName'>jdoe</Data><Data Name='LogonProcessName'>NtLmSsp </Data><Data Name='IpAddress'>10.1.2.3</Data><Data Name='Note'>a &amp; b &lt;c&gt;</Data><Data Name='Empty'/></EventData></Event>";
+
+    #[test]
+    fn reads_system_and_event_data() {
+        let mut ev = WinEvent::default();
+        parse_event(LOGON, &mut ev).unwrap();
+        assert_eq!(ev.event_id.as_deref(), Some("4624"));
+        assert_eq!(
+            ev.provider_name.as_deref(),
+            Some("Microsoft-Windows-Security-Auditing")
+        );
+        assert_eq!(ev.time_created.as_deref(), Some("2023-05-02T08:15:30.1234567Z"));
+        assert_eq!(ev.process_id.as_deref(), Some("640"));
+        assert_eq!(ev.thread_id.as_deref(), Some("7012"));
+        assert_eq!(ev.record_id.as_deref(), Some("88211"));
+        assert_eq!(ev.channel.as_deref(), Some("Security"));
+        assert_eq!(ev.computer.as_deref(), Some("fs01.corp.example"));
+        assert_eq!(ev.data("TargetUserName"), Some("jdoe"));
+        // Trailing spaces in values are data, not formatting.
+        assert_eq!(ev.data("LogonProcessName"), Some("NtLmSsp "));
+        assert_eq!(ev.data("Note"), Some("a & b <c>"));
+        assert_eq!(ev.data("Empty"), Some(""));
+        assert!(matches!(ev.data_borrowed("TargetUserName"), Some(true)));
+    }
+
+    impl WinEvent<'_> {
+        fn data_borrowed(&self, name: &str) -> Option<bool> {
+            self.event_data
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| matches!(v, Cow::Borrowed(_)))
+        }
+    }
+
+    #[test]
+    fn pretty_printed_with_record_line_user_data_and_params() {
+        let xml = "Record 7\n<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\">\n  <System>\n    <Provider Name=\"Microsoft-Windows-Eventlog\" Guid=\"{fc65ddd8-d6ef-4962-83d5-6e5cfe9ce148}\">\n    </Provider>\n    <EventID Qualifiers=\"16384\">1102</EventID>\n    <Channel>Security</Channel>\n    <Security UserID=\"S-1-5-21-1-2-3-500\">\n    </Security>\n  </System>\n  <UserData>\n    <LogFileCleared xmlns=\"http://manifests.microsoft.com/win/2004/08/windows/eventlog\">\n      <SubjectUserName>admin</SubjectUserName>\n      <SubjectLogonId>0x2f1a</SubjectLogonId>\n      <Nested><Deep>ignored</Deep></Nested>\n    </LogFileCleared>\n  </UserData>\n</Event>\n";
+        let start = xml_start(xml).unwrap();
+        let mut ev = WinEvent::default();
+        parse_event(&xml[start..], &mut ev).unwrap();
+        assert_eq!(ev.event_id.as_deref(), Some("1102"));
+        assert_eq!(ev.qualifiers.as_deref(), Some("16384"));
+        assert_eq!(ev.user_id.as_deref(), Some("S-1-5-21-1-2-3-500"));
+        assert_eq!(ev.user_data_name.as_deref(), Some("LogFileCleared"));
+        assert_eq!(ev.user_data_value("SubjectUserName"), Some("admin"));
+        assert_eq!(ev.user_data_value("Nested"), Some(""));
+        assert_eq!(ev.user_data_value("Deep"), None);
+
+        let classic = "<Event><System><EventID>6009</EventID></System><EventData><Data>10.00.</Data><Data>\n   </Data><Data>x</Data><Binary>00FF</Binary></EventData></Event>";
+        let mut ev = WinEvent::default();
+        parse_event(classic, &mut ev).unwrap();
+        assert_eq!(ev.data("param1"), Some("10.00."));
+        assert_eq!(ev.data("param2"), Some(""));
+        assert_eq!(ev.data("param3"), Some("x"));
+        assert_eq!(ev.data("Binary"), Some("00FF"));
+    }
+
+    #[test]
+    fn rendering_info_and_event_viewer_markers() {
+        let xml = "- <Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\">- <System>  <Provider Name=\"X\" />   <EventID>4625</EventID> </System>- <EventData>  <Data Name=\"A\">1</Data> </EventData><RenderingInfo Culture='en-US'><Message>An account failed to log on.</Message><Level>Information</Level><Task>Logon</Task><Opcode>Info</Opcode><Keywords><Keyword>Audit Failure</Keyword></Keywords></RenderingInfo></Event>";
+        let start = xml_start(xml).unwrap();
+        let mut ev = WinEvent::default();
+        parse_event(&xml[start..], &mut ev).unwrap();
+        assert_eq!(ev.data("A"), Some("1"));
+        assert_eq!(ev.message.as_deref(), Some("An account failed to log on."));
+        assert_eq!(ev.level_name.as_deref(), Some("Information"));
+        assert_eq!(ev.task_name.as_deref(), Some("Logon"));
+        assert_eq!(ev.keyword_names, vec![Cow::Borrowed("Audit Failure")]);
+    }
+
+    #[test]
+    fn broken_input_keeps_what_was_read() {
+        let mut ev = WinEvent::default();
+        let err = parse_event(&LOGON[..400], &mut ev).unwrap_err();
+        assert!(err.0.contains("ended") || err.0.contains("error"), "{err}");
+        assert_eq!(ev.event_id.as_deref(), Some("4624"));
+
+        for junk in ["", "<", "<Event", "<<<>>>", "<Event><System><EventID>1</Event", "plain"] {
+            let mut ev = WinEvent::default();
+            let _ = parse_event(junk, &mut ev);
+        }
+        let mut ev = WinEvent::default();
+        assert!(parse_event("<Other/>", &mut ev).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_does_not_recurse() {
+        let mut xml = String::from("<Event><UserData><W>");
+        for _ in 0..100_000 {
+            xml.push_str("<a>");
+        }
+        let mut ev = WinEvent::default();
+        let _ = parse_event(&xml, &mut ev);
+        assert_eq!(ev.user_data.len(), 1);
+    }
+
+    #[test]
+    fn xml_start_skips_prefixes() {
+        assert_eq!(xml_start("  <Event/>"), Some(2));
+        assert_eq!(xml_start("\u{feff}Record 12\n<?xml?>"), Some(13));
+        assert_eq!(xml_start("- <Event>"), Some(2));
+        assert_eq!(xml_start("{\"a\":1}"), None);
+        assert_eq!(xml_start("Record x <"), None);
+    }
+}

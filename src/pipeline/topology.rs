@@ -1,0 +1,390 @@
+//! The running set of components, and how it changes on reload and stops on shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::processor::{Processor, ProcessorError};
+use super::{spawn_processors, BatchSender, RouteTarget, Stage};
+use crate::config::{Config, InputConfig, OutputConfig};
+use crate::event::RawBatch;
+use crate::inputs::{self, InputContext};
+use crate::metrics::Metrics;
+use crate::outputs::{self, OutputContext};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error(transparent)]
+    Processor(#[from] ProcessorError),
+    #[error("input `{name}`: {source}")]
+    Input {
+        name: String,
+        source: inputs::InputError,
+    },
+    #[error("output `{name}`: {source}")]
+    Output {
+        name: String,
+        source: outputs::OutputError,
+    },
+}
+
+struct RunningInput {
+    cfg: InputConfig,
+    stop: CancellationToken,
+    abort: CancellationToken,
+    join: JoinHandle<()>,
+}
+
+struct RunningOutput {
+    cfg: OutputConfig,
+    target: RouteTarget,
+    join: JoinHandle<()>,
+}
+
+/// Everything that runs for one configuration.
+pub struct Topology {
+    cfg: Config,
+    metrics: Metrics,
+    stage: Arc<RwLock<Arc<Stage>>>,
+    raw_tx: Option<Sender<RawBatch>>,
+    processors: Vec<std::thread::JoinHandle<()>>,
+    inputs: BTreeMap<String, RunningInput>,
+    outputs: BTreeMap<String, RunningOutput>,
+}
+
+impl Topology {
+    /// Starts outputs, processors and inputs, in that order, so nothing is read before it can go
+    /// somewhere.
+    pub fn start(cfg: Config, metrics: Metrics) -> Result<Self, TopologyError> {
+        let threads = if cfg.pipeline.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            cfg.pipeline.threads
+        };
+        let (raw_tx, raw_rx) = crossbeam_channel::bounded(cfg.pipeline.queue_batches);
+        let mut outputs = BTreeMap::new();
+        for (name, oc) in &cfg.outputs {
+            outputs.insert(name.clone(), start_output(name, oc, &metrics)?);
+        }
+        let stage = Arc::new(RwLock::new(Arc::new(build_stage(
+            &cfg, &outputs, &metrics,
+        )?)));
+        let processors = spawn_processors(threads, raw_rx, Arc::clone(&stage));
+        let mut topo = Topology {
+            cfg: cfg.clone(),
+            metrics,
+            stage,
+            raw_tx: Some(raw_tx),
+            processors,
+            inputs: BTreeMap::new(),
+            outputs,
+        };
+        for (name, ic) in &cfg.inputs {
+            let running = topo.start_input(name, ic)?;
+            topo.inputs.insert(name.clone(), running);
+        }
+        tracing::info!(
+            inputs = topo.inputs.len(),
+            outputs = topo.outputs.len(),
+            processors = threads,
+            "topology started"
+        );
+        Ok(topo)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// True once every input has ended on its own (stdin at end of file).
+    pub fn inputs_finished(&self) -> bool {
+        !self.inputs.is_empty() && self.inputs.values().all(|i| i.join.is_finished())
+    }
+
+    /// Moves to `new`: unchanged components keep running, new ones start, changed ones are
+    /// replaced, removed ones drain. Nothing read is lost: a stopped input waits for its in-flight
+    /// records to be acknowledged and saves its checkpoint before its successor starts.
+    pub async fn reload(&mut self, mut new: Config) -> Result<(), TopologyError> {
+        if new.data_dir != self.cfg.data_dir {
+            tracing::warn!("data_dir changes take effect after a restart; keeping the old one");
+            new.data_dir = self.cfg.data_dir.clone();
+        }
+        if new.pipeline.threads != self.cfg.pipeline.threads
+            || new.pipeline.queue_batches != self.cfg.pipeline.queue_batches
+        {
+            tracing::warn!(
+                "pipeline.threads and pipeline.queue_batches take effect after a restart"
+            );
+        }
+        // 1. Outputs: start new and changed ones beside the old.
+        let mut next: BTreeMap<String, RunningOutput> = BTreeMap::new();
+        let mut retired: Vec<(String, RunningOutput)> = Vec::new();
+        let mut old = std::mem::take(&mut self.outputs);
+        for (name, oc) in &new.outputs {
+            match old.remove(name) {
+                Some(running) if running.cfg == *oc => {
+                    next.insert(name.clone(), running);
+                }
+                prev => {
+                    let started = start_output(name, oc, &self.metrics);
+                    match started {
+                        Ok(r) => {
+                            next.insert(name.clone(), r);
+                            if let Some(p) = prev {
+                                retired.push((name.clone(), p));
+                            }
+                        }
+                        Err(e) => {
+                            // Put everything back as it was.
+                            for (n, r) in next {
+                                if self.cfg.outputs.get(&n) == Some(&r.cfg) {
+                                    old.insert(n, r);
+                                } else {
+                                    retired.push((n, r));
+                                }
+                            }
+                            if let Some(p) = prev {
+                                old.insert(name.clone(), p);
+                            }
+                            self.outputs = old;
+                            retire_outputs(retired);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        retired.extend(old);
+        // 2. Processing and routes, swapped in one step.
+        let stage = match build_stage(&new, &next, &self.metrics) {
+            Ok(s) => s,
+            Err(e) => {
+                // Keep the old stage; stop only what this attempt started.
+                let mut keep = BTreeMap::new();
+                let mut extra = Vec::new();
+                for (n, r) in next {
+                    if self.cfg.outputs.get(&n) == Some(&r.cfg) {
+                        keep.insert(n, r);
+                    } else {
+                        extra.push((n, r));
+                    }
+                }
+                for (n, r) in retired {
+                    keep.insert(n, r);
+                }
+                self.outputs = keep;
+                retire_outputs(extra);
+                return Err(e);
+            }
+        };
+        self.replace_stage(stage);
+        self.outputs = next;
+        // 3. Removed and replaced outputs drain what they hold, then stop.
+        let changed_outputs = retired.len();
+        retire_outputs(retired);
+        // 4. Inputs: stop removed and changed ones (waiting for their acknowledgements), then start.
+        let mut changed_inputs = 0;
+        let names: Vec<String> = self.inputs.keys().cloned().collect();
+        for name in names {
+            let keep = new.inputs.get(&name) == self.inputs.get(&name).map(|r| &r.cfg)
+                && new.pipeline.batch_size == self.cfg.pipeline.batch_size;
+            if !keep {
+                if let Some(r) = self.inputs.remove(&name) {
+                    stop_input(r, new.shutdown_timeout).await;
+                    changed_inputs += 1;
+                }
+            }
+        }
+        self.cfg = new.clone();
+        for (name, ic) in &new.inputs {
+            if !self.inputs.contains_key(name) {
+                let r = self.start_input(name, ic)?;
+                self.inputs.insert(name.clone(), r);
+            }
+        }
+        tracing::info!(
+            inputs_restarted = changed_inputs,
+            outputs_replaced = changed_outputs,
+            "configuration reloaded"
+        );
+        Ok(())
+    }
+
+    /// Stops reading, drains in-flight batches within `shutdown_timeout`, flushes outputs and saves
+    /// checkpoints.
+    pub async fn shutdown(mut self) {
+        let timeout = self.cfg.shutdown_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let inputs = std::mem::take(&mut self.inputs);
+        let mut waits = Vec::new();
+        for (_, r) in inputs {
+            waits.push(tokio::spawn(stop_input(r, timeout)));
+        }
+        for w in waits {
+            let _ = w.await;
+        }
+        // No more senders: the processors finish the queue and exit.
+        self.raw_tx = None;
+        let procs = std::mem::take(&mut self.processors);
+        let _ = tokio::task::spawn_blocking(move || {
+            for p in procs {
+                let _ = p.join();
+            }
+        })
+        .await;
+        // Dropping the routes closes every output queue; outputs drain and exit.
+        let current = match self.stage.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        self.replace_stage(Stage {
+            processor: Arc::clone(&current.processor),
+            routes: HashMap::new(),
+            unrouted: current.unrouted.clone(),
+        });
+        drop(current);
+        let outputs = std::mem::take(&mut self.outputs);
+        for (name, r) in outputs {
+            drop(r.target);
+            match tokio::time::timeout_at(deadline, r.join).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(output = %name, "output did not drain before shutdown_timeout")
+                }
+            }
+        }
+        tracing::info!("stopped");
+    }
+
+    fn replace_stage(&self, stage: Stage) {
+        let mut guard = match self.stage.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *guard = Arc::new(stage);
+    }
+
+    fn start_input(&self, name: &str, ic: &InputConfig) -> Result<RunningInput, TopologyError> {
+        let Some(raw_tx) = &self.raw_tx else {
+            return Err(TopologyError::Input {
+                name: name.into(),
+                source: inputs::InputError::Stopped,
+            });
+        };
+        let stop = CancellationToken::new();
+        let abort = CancellationToken::new();
+        let ctx = InputContext {
+            name: Arc::from(name),
+            sender: BatchSender::new(raw_tx.clone(), &self.metrics, name),
+            data_dir: self.cfg.data_dir.clone(),
+            batch_size: self.cfg.pipeline.batch_size,
+            stop: stop.clone(),
+            abort: abort.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let join = inputs::start(ic, ctx).map_err(|source| TopologyError::Input {
+            name: name.into(),
+            source,
+        })?;
+        Ok(RunningInput {
+            cfg: ic.clone(),
+            stop,
+            abort,
+            join,
+        })
+    }
+}
+
+fn start_output(
+    name: &str,
+    oc: &OutputConfig,
+    metrics: &Metrics,
+) -> Result<RunningOutput, TopologyError> {
+    let common = oc.common();
+    let (tx, rx) = mpsc::channel(common.queue_batches);
+    let ctx = OutputContext {
+        name: Arc::from(name),
+        metrics: metrics.clone(),
+    };
+    let join = outputs::start(oc, rx, ctx).map_err(|source| TopologyError::Output {
+        name: name.into(),
+        source,
+    })?;
+    Ok(RunningOutput {
+        cfg: oc.clone(),
+        target: RouteTarget {
+            name: Arc::from(name),
+            tx,
+            when_full: common.when_full,
+            dropped: metrics.counter(
+                "sluice_dropped_records_total",
+                "Records dropped, by component and reason",
+                &[("component", name), ("reason", "queue_full")],
+            ),
+        },
+        join,
+    })
+}
+
+/// Lets retired outputs finish their queues in the background.
+fn retire_outputs(retired: Vec<(String, RunningOutput)>) {
+    for (name, r) in retired {
+        drop(r.target);
+        tokio::spawn(async move {
+            let _ = r.join.await;
+            tracing::info!(output = %name, "retired output drained");
+        });
+    }
+}
+
+async fn stop_input(r: RunningInput, timeout: Duration) {
+    r.stop.cancel();
+    let abort = r.abort.clone();
+    let mut join = r.join;
+    tokio::select! {
+        _ = &mut join => {}
+        _ = tokio::time::sleep(timeout) => {
+            tracing::warn!("input did not finish within shutdown_timeout; giving up on in-flight records (they will be read again)");
+            abort.cancel();
+            let _ = join.await;
+        }
+    }
+}
+
+fn build_stage(
+    cfg: &Config,
+    outputs: &BTreeMap<String, RunningOutput>,
+    metrics: &Metrics,
+) -> Result<Stage, TopologyError> {
+    let processor = Arc::new(Processor::new(&cfg.pipeline, metrics)?);
+    let mut routes: HashMap<Arc<str>, Vec<RouteTarget>> = HashMap::new();
+    for (name, oc) in &cfg.outputs {
+        if let Some(running) = outputs.get(name) {
+            for input in oc.common().inputs {
+                routes
+                    .entry(Arc::from(input.as_str()))
+                    .or_default()
+                    .push(running.target.clone());
+            }
+        }
+    }
+    for name in cfg.inputs.keys() {
+        if !routes.contains_key(name.as_str()) {
+            tracing::warn!(input = %name, "no output takes this input's records; they are counted as unrouted");
+        }
+    }
+    Ok(Stage {
+        processor,
+        routes,
+        unrouted: metrics.counter(
+            "sluice_dropped_records_total",
+            "Records dropped, by component and reason",
+            &[("component", "router"), ("reason", "unrouted")],
+        ),
+    })
+}
