@@ -12,11 +12,16 @@ use crate::metrics::Metrics;
 use crate::pipeline::Topology;
 
 /// Runs until a stop signal, or until every input has ended (stdin at end of file).
+/// `config_path` is None for the embedded configuration, which is neither watched nor reloaded.
 pub async fn run(
-    config_path: PathBuf,
+    config_path: Option<PathBuf>,
     cfg: config::Config,
     metrics: Metrics,
 ) -> anyhow::Result<()> {
+    // First of all: SIGHUP's default action is to terminate.
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let reloads_ok = metrics.counter(
         "sluice_config_reloads_total",
         "Configuration reloads",
@@ -29,12 +34,11 @@ pub async fn run(
     );
     let mut topo = Topology::start(cfg, metrics.clone())?;
     let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
-    let _watcher = watch(&config_path, changed_tx)
-        .map_err(|e| tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP"))
-        .ok();
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let _watcher = config_path.as_deref().and_then(|p| {
+        watch(p, changed_tx)
+            .map_err(|e| tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP"))
+            .ok()
+    });
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let reload = tokio::select! {
@@ -55,8 +59,8 @@ pub async fn run(
                 false
             }
         };
-        if reload {
-            match config::load(&config_path) {
+        if let (true, Some(config_path)) = (reload, &config_path) {
+            match config::load(config_path) {
                 Ok(new) if new == *topo.config() => tracing::debug!("configuration unchanged"),
                 Ok(new) => match topo.reload(new).await {
                     Ok(()) => reloads_ok.inc(),

@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use sluice::config;
 use sluice::metrics::Metrics;
 
+/// The quick-start configuration, so `sluice run` works with nothing else.
+const QUICKSTART: &str = include_str!("../examples/quickstart.yaml");
+
 #[derive(Parser)]
 #[command(
     name = "sluice",
@@ -23,11 +26,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the agent with a configuration file (reloads on change and on SIGHUP).
-    #[command(after_help = "Example:\n  sluice run -c examples/quickstart.yaml")]
+    /// Run the agent with a configuration file (reloads on change and on SIGHUP). Without -c,
+    /// runs the bundled quick-start configuration (examples/quickstart.yaml).
+    #[command(
+        after_help = "Examples:\n  sluice run -c /etc/sluice/sluice.yaml\n  sluice run            # the embedded quick start: examples/samples -> ./out"
+    )]
     Run {
         #[arg(short, long, env = "SLUICE_CONFIG")]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// Check a configuration file; prints every problem and exits 1 if there is one.
     #[command(
@@ -67,7 +73,15 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => {
-            let cfg = match config::load(&config) {
+            let loaded = match &config {
+                Some(path) => config::load(path),
+                None => config::load_str(
+                    QUICKSTART,
+                    std::path::Path::new("(embedded) examples/quickstart.yaml"),
+                    &|k| std::env::var(k).ok(),
+                ),
+            };
+            let cfg = match loaded {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");

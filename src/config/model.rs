@@ -103,6 +103,10 @@ pub struct FileInputConfig {
     /// Skip detection: every record is this source type.
     #[serde(default)]
     pub source_type: Option<String>,
+    /// End the input once every matched file is read to its end and delivered (batch jobs, the
+    /// quick start). Like Fluent Bit's `Exit_On_Eof`.
+    #[serde(default)]
+    pub exit_on_eof: bool,
 }
 
 fn default_max_line_bytes() -> usize {

@@ -200,6 +200,10 @@ impl FileInput {
                 self.save_checkpoints();
                 last_save = Instant::now();
             }
+            if !progressed && self.cfg.exit_on_eof && self.all_done() {
+                tracing::info!(input = %self.ctx.name, "every file read and delivered; input ends (exit_on_eof)");
+                break;
+            }
             if !progressed {
                 sleep_unless(&self.ctx.stop, self.cfg.poll_interval);
             }
@@ -211,6 +215,15 @@ impl FileInput {
         }
         self.save_checkpoints();
         tracing::debug!(input = %self.ctx.name, "file input stopped");
+    }
+
+    /// Every file at its end with nothing held back and nothing in flight.
+    fn all_done(&self) -> bool {
+        self.files.values().all(|t| {
+            t.framer.pending() == 0
+                && t.acks.in_flight() == 0
+                && t.file.metadata().is_ok_and(|m| m.len() <= t.read_pos)
+        })
     }
 
     fn save_checkpoints(&mut self) {

@@ -3,6 +3,9 @@
 //! su, useradd/groupadd and friends), with the same field names and values where Elastic has them.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::doc::{Doc, Related, Value};
 use crate::normalize::{Context, ParseFailure};
@@ -83,9 +86,15 @@ pub fn apply_header(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
         let (fac, sev) = (p >> 3, p & 7);
         doc.insert("log.syslog.priority", p);
         doc.insert("log.syslog.facility.code", fac);
-        doc.insert_opt("log.syslog.facility.name", FACILITY.get(usize::from(fac)).copied());
+        doc.insert_opt(
+            "log.syslog.facility.name",
+            FACILITY.get(usize::from(fac)).copied(),
+        );
         doc.insert("log.syslog.severity.code", sev);
-        doc.insert_opt("log.syslog.severity.name", SEVERITY.get(usize::from(sev)).copied());
+        doc.insert_opt(
+            "log.syslog.severity.name",
+            SEVERITY.get(usize::from(sev)).copied(),
+        );
     }
     if let Some(v) = s.version {
         let mut buf = itoa::Buffer::new();
@@ -108,7 +117,10 @@ pub fn apply_header(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
     }
     doc.insert_opt("log.syslog.msgid", s.msgid);
     if !s.structured_data.is_empty() {
-        doc.insert("log.syslog.structured_data", structured_data(&s.structured_data));
+        doc.insert(
+            "log.syslog.structured_data",
+            structured_data(&s.structured_data),
+        );
     }
 }
 
@@ -183,8 +195,8 @@ fn base_program(tag: &str) -> &str {
 struct Found<'m> {
     matched: bool,
     action: Option<&'static str>,
-    category: Vec<&'static str>,
-    kind: Vec<&'static str>,
+    category: &'static [&'static str],
+    kind: &'static [&'static str],
     outcome: Option<&'static str>,
     user: Option<&'m str>,
     user_id: Option<&'m str>,
@@ -201,24 +213,26 @@ impl<'m> Found<'m> {
     fn event(
         &mut self,
         action: Option<&'static str>,
-        category: &[&'static str],
-        kind: &[&'static str],
+        category: &'static [&'static str],
+        kind: &'static [&'static str],
         outcome: Option<&'static str>,
     ) {
         self.matched = true;
         self.action = action.or(self.action);
-        self.category = category.to_vec();
-        self.kind = kind.to_vec();
+        self.category = category;
+        self.kind = kind;
         self.outcome = outcome.or(self.outcome);
     }
 
     fn write(self, doc: &mut Doc) {
         doc.insert_opt("event.action", self.action);
-        if !self.category.is_empty() {
-            doc.insert("event.category", self.category);
-        }
-        if !self.kind.is_empty() {
-            doc.insert("event.type", self.kind);
+        for (key, list) in [("event.category", self.category), ("event.type", self.kind)] {
+            if !list.is_empty() {
+                doc.insert(
+                    key,
+                    Value::Array(list.iter().map(|&v| Value::from(v)).collect()),
+                );
+            }
         }
         doc.insert_opt("event.outcome", self.outcome);
         for (key, v) in [
@@ -249,11 +263,34 @@ impl<'m> Found<'m> {
     }
 }
 
-/// The text as an IP address (brackets and an IPv6 zone tolerated), or `None`.
-fn as_ip(s: &str) -> Option<&str> {
+/// The text as an IP address (brackets and an IPv6 zone tolerated), with its parsed value.
+fn parse_ip(s: &str) -> Option<(&str, IpAddr)> {
     let s = s.trim_start_matches('[').trim_end_matches(']');
     let bare = s.split_once('%').map_or(s, |(a, _)| a);
-    bare.parse::<IpAddr>().ok().map(|_| s)
+    bare.parse::<IpAddr>().ok().map(|a| (s, a))
+}
+
+fn as_ip(s: &str) -> Option<&str> {
+    parse_ip(s).map(|(s, _)| s)
+}
+
+/// Cheap pre-check before parsing: an address token starts (after `[`/`(`) with a digit, or with a
+/// hex letter or `:` when it has a colon (IPv6); `rhost=` is a prefix we strip.
+fn may_start_ip(t: &str) -> bool {
+    let b = t.as_bytes();
+    let first = b
+        .iter()
+        .find(|&&c| c != b'[' && c != b'(')
+        .copied()
+        .unwrap_or(b' ');
+    first.is_ascii_digit()
+        || ((first.is_ascii_hexdigit() || first == b':') && b.contains(&b':'))
+        || t.starts_with("rhost=")
+}
+
+/// An address that can be a peer: `Server listening on 0.0.0.0 port 22` names none.
+fn peer_ip(s: &str) -> bool {
+    parse_ip(s).is_some_and(|(_, a)| !a.is_unspecified())
 }
 
 fn port(s: &str) -> Option<u16> {
@@ -271,8 +308,22 @@ fn token(s: &str) -> Option<&str> {
     (!s.is_empty() && !s.contains(char::is_whitespace)).then_some(s)
 }
 
-fn contains(hay: &str, needle: &str) -> bool {
-    memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
+/// A substring searcher built once per call site: building one per search cost more than the search.
+macro_rules! pat {
+    ($s:literal) => {{
+        static P: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($s));
+        &*P
+    }};
+}
+
+fn has(hay: &str, p: &Finder<'_>) -> bool {
+    p.find(hay.as_bytes()).is_some()
+}
+
+/// Like `str::split_once` with a prebuilt searcher.
+fn split<'m>(hay: &'m str, p: &Finder<'_>) -> Option<(&'m str, &'m str)> {
+    let k = p.find(hay.as_bytes())?;
+    Some((hay.get(..k)?, hay.get(k + p.needle().len()..)?))
 }
 
 fn extract<'m>(
@@ -285,9 +336,18 @@ fn extract<'m>(
     if msg.is_empty() {
         return;
     }
+    // rsyslog's `message repeated 3 times: [ <original> ]` carries the original line.
+    let msg = msg
+        .strip_prefix("message repeated ")
+        .and_then(|r| split(r, pat!(" times: [ ")))
+        .map_or(msg, |(_, inner)| inner.trim_end_matches(']').trim_end());
     let prog = program.unwrap_or("");
+    // sshd, sshd-session (OpenSSH 9.8+), or a line without a tag.
     let is_sshd = prog.starts_with("sshd");
-    if ssh_login(msg, f, doc) || sudo(msg, f, doc) || new_account(msg, f, doc) {
+    if ((is_sshd || prog.is_empty()) && ssh_login(msg, f, doc))
+        || sudo(msg, f, doc)
+        || new_account(msg, f, doc)
+    {
         account_management(prog, msg, f);
         return;
     }
@@ -300,9 +360,9 @@ fn extract<'m>(
         _ => {}
     }
     account_management(prog, msg, f);
-    let pam_like = auth_source || f.matched || contains(msg, "pam_");
+    let pam_like = auth_source || f.matched || has(msg, pat!("pam_"));
     if pam_like {
-        pam(msg, f, doc);
+        pam(msg, f);
         if f.user.is_none() && f.effective.is_none() {
             pam_users(msg, f);
         }
@@ -322,7 +382,7 @@ fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
         let (user, host_part) = match rest.strip_prefix("from ") {
             // `Invalid user  from 1.2.3.4`: the name is empty.
             Some(h) => ("", h),
-            None => match rest.split_once(" from ") {
+            None => match split(rest, pat!(" from ")) {
                 Some(p) => p,
                 None => return false,
             },
@@ -349,7 +409,7 @@ fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
     let Some(rest) = rest.strip_prefix("for ") else {
         return false;
     };
-    let Some((who, rest)) = rest.split_once(" from ") else {
+    let Some((who, rest)) = split(rest, pat!(" from ")) else {
         return false;
     };
     let user = who.strip_prefix("invalid user ").unwrap_or(who);
@@ -402,12 +462,15 @@ fn ssh_other<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
     }
     // `<ip> port <n>`: the first address followed by a port.
     let mut search = 0;
-    while let Some(k) = msg.get(search..).and_then(|t| t.find(" port ")) {
+    while let Some(k) = msg
+        .get(search..)
+        .and_then(|t| pat!(" port ").find(t.as_bytes()))
+    {
         let at = search + k;
         let before = msg.get(..at).unwrap_or("");
         let cand = before.rsplit(' ').next().unwrap_or("");
         let cand = cand.trim_start_matches('(');
-        if as_ip(cand).is_some() {
+        if peer_ip(cand) {
             f.source = Some(cand);
             f.port = msg.get(at + 6..).and_then(port);
             break;
@@ -415,8 +478,12 @@ fn ssh_other<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
         search = at + 6;
     }
     // `user X from <host>` / `invalid user X <ip>`: the name, and the host when no address was found.
-    for marker in ["invalid user ", "authenticating user ", "user "] {
-        let Some((_, rest)) = msg.split_once(marker) else {
+    for marker in [
+        pat!("invalid user "),
+        pat!("authenticating user "),
+        pat!("user "),
+    ] {
+        let Some((_, rest)) = split(msg, marker) else {
             continue;
         };
         let name = rest.split(' ').next().unwrap_or("");
@@ -427,7 +494,10 @@ fn ssh_other<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
         if let Some(host) = next.strip_prefix("from ") {
             f.user = Some(name);
             if f.source.is_none() {
-                f.source = host.split(' ').next().map(|h| h.trim_end_matches([',', ';', ':']));
+                f.source = host
+                    .split(' ')
+                    .next()
+                    .map(|h| h.trim_end_matches([',', ';', ':']));
             }
             break;
         }
@@ -436,13 +506,15 @@ fn ssh_other<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
             break;
         }
     }
+    // Otherwise the first address anywhere: `closed by <ip>`, `[<ip>]`, `(<ip>)`, `from <ip>:`.
     if f.source.is_none() {
-        for marker in [" from ", "rhost="] {
-            if let Some(ip) = after_token(msg, marker).filter(|t| as_ip(t).is_some()) {
-                f.source = Some(ip);
-                break;
-            }
-        }
+        f.source = msg
+            .split_ascii_whitespace()
+            .filter(|t| may_start_ip(t))
+            .map(|t| t.trim_matches(|c| matches!(c, '[' | ']' | '(' | ')' | ',' | ';')))
+            .map(|t| t.strip_prefix("rhost=").unwrap_or(t))
+            .map(|t| t.strip_suffix(':').unwrap_or(t))
+            .find(|t| t.contains(['.', ':']) && peer_ip(t));
     }
     if f.source.is_some() || f.user.is_some() {
         f.matched = true;
@@ -450,8 +522,8 @@ fn ssh_other<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
 }
 
 /// The whitespace-delimited token right after `marker`.
-fn after_token<'m>(msg: &'m str, marker: &str) -> Option<&'m str> {
-    let (_, rest) = msg.split_once(marker)?;
+fn after_token<'m>(msg: &'m str, marker: &Finder<'_>) -> Option<&'m str> {
+    let (_, rest) = split(msg, marker)?;
     let t = rest.split(' ').next()?;
     let t = t.trim_end_matches([',', ';', ')', ':']);
     (!t.is_empty()).then_some(t)
@@ -459,10 +531,10 @@ fn after_token<'m>(msg: &'m str, marker: &str) -> Option<&'m str> {
 
 /// sudo `<user> : [<error> ; ]TTY=… ; PWD=… ; USER=… [; GROUP=… ][; ENV=… ]; COMMAND=…`.
 fn sudo<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
-    if !contains(msg, "COMMAND=") {
+    if !has(msg, pat!("COMMAND=")) {
         return false;
     }
-    let Some((user, mut rest)) = msg.split_once(" : ") else {
+    let Some((user, mut rest)) = split(msg, pat!(" : ")) else {
         return false;
     };
     let Some(user) = token(user) else {
@@ -475,7 +547,7 @@ fn sudo<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
             command = Some(c.trim());
             break;
         }
-        let (part, next) = match rest.split_once(" ; ") {
+        let (part, next) = match split(rest, pat!(" ; ")) {
             Some(p) => p,
             None => break,
         };
@@ -499,12 +571,7 @@ fn sudo<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
     doc.insert_opt("system.auth.sudo.error", error);
     doc.insert("system.auth.sudo.command", command);
     doc.insert("process.command_line", command);
-    f.event(
-        None,
-        &["process"],
-        &["start"],
-        error.map(|_| "failure"),
-    );
+    f.event(None, &["process"], &["start"], error.map(|_| "failure"));
     f.user = Some(user);
     f.effective = run_as;
     true
@@ -541,21 +608,29 @@ fn new_account<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
 /// useradd/userdel/usermod/groupadd/groupdel/groupmod: Elastic's iam category and types by program,
 /// an action, the outcome (`fail` in the text means failure) and the names they quote.
 fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
-    let (action, kind): (&'static str, [&'static str; 2]) = match prog {
-        "useradd" => ("added-user-account", ["user", "creation"]),
-        "userdel" => ("deleted-user-account", ["user", "deletion"]),
-        "usermod" => ("modified-user-account", ["user", "change"]),
-        "groupadd" => ("added-group-account", ["group", "creation"]),
-        "groupdel" => ("deleted-group-account", ["group", "deletion"]),
-        "groupmod" => ("modified-group-account", ["group", "change"]),
+    let (action, kind): (&'static str, &'static [&'static str]) = match prog {
+        "useradd" => ("added-user-account", &["user", "creation"]),
+        "userdel" => ("deleted-user-account", &["user", "deletion"]),
+        "usermod" => ("modified-user-account", &["user", "change"]),
+        "groupadd" => ("added-group-account", &["group", "creation"]),
+        "groupdel" => ("deleted-group-account", &["group", "deletion"]),
+        "groupmod" => ("modified-group-account", &["group", "change"]),
         _ => return,
     };
-    let outcome = if contains(msg, "fail") {
+    let outcome = if has(msg, pat!("fail")) {
         "failure"
     } else {
         "success"
     };
-    f.event(Some(action), &["iam"], &kind, Some(outcome));
+    // useradd also creates the user's group and userdel removes it: name that object.
+    let action = if msg.starts_with("new group") {
+        "added-group-account"
+    } else if msg.starts_with("removed ") && has(msg, pat!("group '")) {
+        "deleted-group-account"
+    } else {
+        action
+    };
+    f.event(Some(action), &["iam"], kind, Some(outcome));
     // `add 'alice' to group 'wheel'` / `add 'alice' to shadow group 'wheel'`.
     if let Some(rest) = msg.strip_prefix("add '") {
         if let Some((user, rest)) = rest.split_once('\'') {
@@ -567,27 +642,31 @@ fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
         }
         return;
     }
+    // Elastic names the removed member as the target.
     if let Some(rest) = msg.strip_prefix("delete '") {
         if let Some((user, rest)) = rest.split_once('\'') {
             if let Some((_, g)) = rest.split_once("group '") {
-                f.user = Some(user);
+                f.target = Some(user);
                 f.group = g.split_once('\'').map(|(g, _)| g);
                 f.action = Some("group-member-removed");
             }
         }
         return;
     }
-    if f.user.is_none() && f.group.is_none() {
-        let quoted = |marker: &str| {
-            msg.split_once(marker)
-                .and_then(|(_, r)| r.split_once('\''))
-                .map(|(v, _)| v)
-        };
-        if kind[0] == "user" {
-            f.user = quoted("user '");
-        } else {
-            f.group = quoted("group '");
+    // `delete user 'bob'`, `removed group 'bob'`, `group 'ops' removed`.
+    let quoted = |marker: &str| {
+        msg.split_once(marker)
+            .and_then(|(_, r)| r.split_once('\''))
+            .map(|(v, _)| v)
+    };
+    if f.user.is_none() {
+        f.user = quoted("user '");
+        if prog == "userdel" {
+            f.target = f.user;
         }
+    }
+    if f.group.is_none() {
+        f.group = quoted("group '");
     }
 }
 
@@ -661,12 +740,22 @@ fn gpasswd<'m>(msg: &'m str, f: &mut Found<'m>) {
 
 /// PAM: sessions, authentication failures (with their key=value details), password changes and
 /// unix_chkpwd failures.
-fn pam<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
-    if contains(msg, "session opened for user ") {
+fn pam<'m>(msg: &'m str, f: &mut Found<'m>) {
+    if has(msg, pat!("session opened for user ")) {
         f.event(Some("logged-on"), &["session"], &["start"], None);
-    } else if contains(msg, "session closed for user ") {
+    } else if has(msg, pat!("session closed for user ")) {
         f.event(Some("logged-off"), &["session"], &["end"], None);
-    } else if contains(msg, "authentication failure") {
+    } else if has(msg, pat!("pam_faillock(")) {
+        f.event(
+            Some("account-locked"),
+            &["authentication"],
+            &["info"],
+            Some("failure"),
+        );
+        f.user = split(msg, pat!("for user "))
+            .and_then(|(_, r)| r.split(' ').next())
+            .and_then(token);
+    } else if has(msg, pat!("authentication failure")) {
         f.event(
             Some("authentication_failure"),
             &["authentication"],
@@ -674,7 +763,7 @@ fn pam<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
             Some("failure"),
         );
         pam_kv(msg, f);
-    } else if let Some((_, rest)) = msg.split_once("password changed for ") {
+    } else if let Some((_, rest)) = split(msg, pat!("password changed for ")) {
         f.event(
             Some("password-changed"),
             &["iam"],
@@ -684,7 +773,7 @@ fn pam<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
         let user = token(rest);
         f.user = user;
         f.target = user;
-    } else if let Some((_, rest)) = msg.split_once("password check failed for user ") {
+    } else if let Some((_, rest)) = split(msg, pat!("password check failed for user ")) {
         f.event(
             Some("authentication_failure"),
             &["authentication"],
@@ -702,43 +791,37 @@ fn pam<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) {
             }
         }
     }
-    if f.matched && doc.get("system.auth.ssh.event").is_none() && f.source.is_none() {
-        if let Some(h) = after_token(msg, "rhost=").filter(|h| !h.starts_with("user=")) {
+    if f.matched && f.source.is_none() {
+        if let Some(h) = after_token(msg, pat!("rhost=")).filter(|h| !h.starts_with("user=")) {
             f.source = Some(h);
         }
     }
 }
 
-/// `logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=root`: the requesting user is
-/// `ruser` (else `logname`), the account being authenticated is `user`.
+/// `logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=root`: as in Elastic's current
+/// pipeline, the account being authenticated (`user`) is `user.name` and `rhost` the source.
 fn pam_kv<'m>(msg: &'m str, f: &mut Found<'m>) {
-    let Some((_, kv)) = msg.split_once("; ") else {
+    let Some((_, kv)) = split(msg, pat!("; ")) else {
         return;
     };
-    let (mut logname, mut ruser) = (None, None);
     for item in kv.split_ascii_whitespace() {
         let Some((k, v)) = item.split_once('=') else {
             continue;
         };
         let v = Some(v).filter(|v| !v.is_empty());
         match k {
-            "logname" => logname = v,
-            "ruser" => ruser = v,
-            "uid" => f.user_id = v,
-            "euid" => f.effective_id = v,
             "rhost" => f.source = v,
-            "user" => f.effective = v,
+            "user" => f.user = v,
             _ => {}
         }
     }
-    f.user = ruser.or(logname);
 }
 
 /// Elastic's PAM user grok: `for user X by Y(uid=N)`, `for user X`, `by user X`, `user 'X'`.
 /// The actor (`by`) is `user.name` and the account (`for`) `user.effective.name`.
 fn pam_users<'m>(msg: &'m str, f: &mut Found<'m>) {
-    if let Some((_, rest)) = msg.split_once("for user ") {
-        let (account, by) = match rest.split_once(" by ") {
+    if let Some((_, rest)) = split(msg, pat!("for user ")) {
+        let (account, by) = match split(rest, pat!(" by ")) {
             Some((a, b)) => (a, Some(b)),
             None => (rest, None),
         };
@@ -763,15 +846,15 @@ fn pam_users<'m>(msg: &'m str, f: &mut Found<'m>) {
         }
         return;
     }
-    if let Some((_, rest)) = msg.split_once("by user ") {
+    if let Some((_, rest)) = split(msg, pat!("by user ")) {
         if let Some(u) = token(unquote(rest)) {
             f.matched = true;
             f.user = Some(u);
         }
         return;
     }
-    for q in ["user '", "user \""] {
-        if let Some((_, rest)) = msg.split_once(q) {
+    for q in [pat!("user '"), pat!("user \"")] {
+        if let Some((_, rest)) = split(msg, q) {
             if let Some((u, _)) = rest.split_once(['\'', '"']) {
                 if token(u).is_some() {
                     f.matched = true;
@@ -800,7 +883,9 @@ mod tests {
 
     #[test]
     fn header_fields_rfc5424() {
-        let v = norm(r#"<165>1 2024-03-02T08:09:10.250+01:00 app-7.corp billing 4411 INV9 [origin@48577 ip="10.9.8.7" software="billd"][meta sequenceId="12"] invoice batch done"#);
+        let v = norm(
+            r#"<165>1 2024-03-02T08:09:10.250+01:00 app-7.corp billing 4411 INV9 [origin@48577 ip="10.9.8.7" software="billd"][meta sequenceId="12"] invoice batch done"#,
+        );
         assert_eq!(v["@timestamp"], "2024-03-02T08:09:10.250+01:00");
         let s = &v["log"]["syslog"];
         assert_eq!(s["priority"], 165);
@@ -818,13 +903,17 @@ mod tests {
         assert_eq!(v["host"]["hostname"], "app-7.corp");
         assert_eq!(v["process"], json!({"name": "billing", "pid": 4411}));
         assert_eq!(v["message"], "invoice batch done");
-        assert_eq!(v["event"], json!({"kind": "event", "module": "system", "dataset": "system.syslog"}));
+        assert_eq!(
+            v["event"],
+            json!({"kind": "event", "module": "system", "dataset": "system.syslog"})
+        );
         assert_eq!(v["related"]["hosts"], json!(["app-7.corp"]));
     }
 
     #[test]
     fn header_only_for_foreign_payload() {
-        let s = parse(b"<14>Jan  9 08:00:00 fw-01 1,2024/01/09 08:00:00,0011C1000042,TRAFFIC,end").unwrap();
+        let s = parse(b"<14>Jan  9 08:00:00 fw-01 1,2024/01/09 08:00:00,0011C1000042,TRAFFIC,end")
+            .unwrap();
         let mut d = Doc::new();
         apply_header(&s, &ctx(), &mut d);
         let v = d.to_json();
@@ -851,7 +940,10 @@ mod tests {
         assert_eq!(v["event"]["outcome"], "success");
         assert_eq!(v["event"]["dataset"], "system.auth");
         assert_eq!(v["user"]["name"], "deploy");
-        assert_eq!(v["source"], json!({"address": "10.4.1.9", "ip": "10.4.1.9", "port": 51022}));
+        assert_eq!(
+            v["source"],
+            json!({"address": "10.4.1.9", "ip": "10.4.1.9", "port": 51022})
+        );
         assert_eq!(
             v["system"]["auth"]["ssh"],
             json!({"event": "Accepted", "method": "publickey", "signature": "ED25519 SHA256:Qx1wLq0n4aJ2k"})
@@ -868,7 +960,9 @@ mod tests {
         assert_eq!(v["event"]["category"], json!(["authentication"]));
         assert_eq!(v["user"]["name"], "oracle");
         assert_eq!(v["source"]["ip"], "2001:db8::7");
-        let v = norm("Aug 14 02:11:08 web3 sshd[911]: Invalid user oracle from 198.51.100.23 port 40022");
+        let v = norm(
+            "Aug 14 02:11:08 web3 sshd[911]: Invalid user oracle from 198.51.100.23 port 40022",
+        );
         assert_eq!(v["system"]["auth"]["ssh"]["event"], "Invalid");
         assert_eq!(v["event"]["action"], "ssh_login");
         assert_eq!(v["event"]["outcome"], "failure");
@@ -884,7 +978,19 @@ mod tests {
         assert_eq!(v["user"]["name"], "admin");
         assert_eq!(v["source"]["ip"], "203.0.113.5");
         assert_eq!(v["source"]["port"], 60112);
-        let v = norm("Jan  2 03:04:05 gw sshd[77]: Connection closed by 203.0.113.6 port 1022 [preauth]");
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: reverse mapping checking getaddrinfo for x.example [198.51.100.80] failed - POSSIBLE BREAK-IN ATTEMPT!");
+        assert_eq!(v["source"]["ip"], "198.51.100.80");
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: Received disconnect from 198.51.100.81: 11: Bye Bye [preauth]");
+        assert_eq!(v["source"]["ip"], "198.51.100.81");
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: message repeated 4 times: [ Failed password for root from 198.51.100.82 port 2200 ssh2]");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["user"]["name"], "root");
+        assert_eq!(v["source"]["port"], 2200);
+        let v = norm("Jan  2 03:04:05 gw sshd[77]: Server listening on 0.0.0.0 port 22.");
+        assert!(v.get("source").is_none());
+        let v = norm(
+            "Jan  2 03:04:05 gw sshd[77]: Connection closed by 203.0.113.6 port 1022 [preauth]",
+        );
         assert_eq!(v["source"]["ip"], "203.0.113.6");
         assert!(v.get("user").is_none());
         let v = norm("Jan  2 03:04:05 gw sshd[77]: error: PAM: Authentication failure for illegal user zed from scan.example.net");
@@ -894,14 +1000,30 @@ mod tests {
     }
 
     #[test]
+    fn ssh_patterns_need_sshd() {
+        let v = norm(
+            "Aug 14 02:11:08 web3 proftpd[12]: Invalid user oracle from 198.51.100.23 port 21",
+        );
+        assert!(v["event"].get("action").is_none());
+        let v = norm("Aug 14 02:11:08 web3 sshd-session[12]: Accepted password for ops from 198.51.100.23 port 50000 ssh2");
+        assert_eq!(v["event"]["action"], "ssh_login");
+    }
+
+    #[test]
     fn sudo_command() {
         let v = norm("<85>Oct  2 11:22:33 ops-1 sudo:   carol : TTY=pts/3 ; PWD=/srv/app ; USER=root ; COMMAND=/usr/bin/systemctl restart app ; echo ok");
-        assert_eq!(v["user"], json!({"name": "carol", "effective": {"name": "root"}}));
+        assert_eq!(
+            v["user"],
+            json!({"name": "carol", "effective": {"name": "root"}})
+        );
         assert_eq!(
             v["system"]["auth"]["sudo"],
             json!({"tty": "pts/3", "pwd": "/srv/app", "user": "root", "command": "/usr/bin/systemctl restart app ; echo ok"})
         );
-        assert_eq!(v["process"]["command_line"], "/usr/bin/systemctl restart app ; echo ok");
+        assert_eq!(
+            v["process"]["command_line"],
+            "/usr/bin/systemctl restart app ; echo ok"
+        );
         assert_eq!(v["event"]["category"], json!(["process"]));
         assert_eq!(v["event"]["type"], json!(["start"]));
         assert_eq!(v["related"]["user"], json!(["carol", "root"]));
@@ -909,7 +1031,9 @@ mod tests {
         let v = norm("Oct  2 11:22:34 ops-1 sudo: mallory : user NOT in sudoers ; TTY=pts/4 ; PWD=/tmp ; USER=root ; COMMAND=/bin/bash");
         assert_eq!(v["system"]["auth"]["sudo"]["error"], "user NOT in sudoers");
         assert_eq!(v["event"]["outcome"], "failure");
-        let v = norm("Oct  2 11:22:35 ops-1 sudo: svc : PWD=/ ; USER=root ; GROUP=adm ; COMMAND=/bin/id");
+        let v = norm(
+            "Oct  2 11:22:35 ops-1 sudo: svc : PWD=/ ; USER=root ; GROUP=adm ; COMMAND=/bin/id",
+        );
         assert_eq!(v["user"]["effective"]["name"], "root");
         assert_eq!(v["system"]["auth"]["sudo"]["command"], "/bin/id");
     }
@@ -940,14 +1064,16 @@ mod tests {
         let v = norm("May  1 07:00:00 box sudo[321]: pam_unix(sudo:auth): authentication failure; logname=ann uid=1001 euid=0 tty=/dev/pts/2 ruser=ann rhost=  user=ann");
         assert_eq!(v["event"]["action"], "authentication_failure");
         assert_eq!(v["event"]["outcome"], "failure");
-        assert_eq!(v["user"]["name"], "ann");
-        assert_eq!(v["user"]["id"], "1001");
-        assert_eq!(v["user"]["effective"], json!({"name": "ann", "id": "0"}));
+        assert_eq!(v["user"], json!({"name": "ann"}));
         assert!(v.get("source").is_none());
         let v = norm("May  1 07:00:01 box sshd[322]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.44  user=root");
         assert_eq!(v["source"]["ip"], "192.0.2.44");
-        assert_eq!(v["user"]["effective"]["name"], "root");
+        assert_eq!(v["user"], json!({"name": "root"}));
         assert_eq!(v["related"]["ip"], json!(["192.0.2.44"]));
+        let v = norm("May  1 07:00:02 box sshd[323]: pam_faillock(sshd:auth): Consecutive login failures for user kim account temporarily locked");
+        assert_eq!(v["event"]["action"], "account-locked");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["user"]["name"], "kim");
     }
 
     #[test]
@@ -966,14 +1092,30 @@ mod tests {
         assert_eq!(v["group"], json!({"name": "backup", "id": "995"}));
         let v = norm("Jun  3 10:05:00 box userdel[530]: delete user 'svc_backup'");
         assert_eq!(v["event"]["type"], json!(["user", "deletion"]));
-        assert_eq!(v["user"]["name"], "svc_backup");
+        assert_eq!(
+            v["user"],
+            json!({"name": "svc_backup", "target": {"name": "svc_backup"}})
+        );
+        let v = norm(
+            "Jun  3 10:05:00 box userdel[530]: delete 'svc_backup' from shadow group 'backup'",
+        );
+        assert_eq!(v["event"]["action"], "group-member-removed");
+        assert_eq!(v["user"], json!({"target": {"name": "svc_backup"}}));
+        assert_eq!(v["group"]["name"], "backup");
+        let v = norm("Jun  3 10:05:01 box userdel[531]: removed group 'backup'");
+        assert_eq!(v["group"]["name"], "backup");
+        assert_eq!(v["event"]["action"], "deleted-group-account");
+        assert!(v.get("user").is_none());
         let v = norm("Jun  3 10:06:00 box usermod[540]: add 'frank' to group 'wheel'");
         assert_eq!(v["event"]["action"], "group-member-added");
         assert_eq!(v["group"]["name"], "wheel");
         assert_eq!(v["user"]["name"], "frank");
         let v = norm("Jun  3 10:07:00 box gpasswd[550]: user frank added by root to group docker");
         assert_eq!(v["event"]["action"], "group-user-added");
-        assert_eq!(v["user"], json!({"name": "root", "target": {"name": "frank"}}));
+        assert_eq!(
+            v["user"],
+            json!({"name": "root", "target": {"name": "frank"}})
+        );
     }
 
     #[test]
@@ -981,17 +1123,25 @@ mod tests {
         let v = norm("Jul  8 12:00:00 box su[700]: (to root) gina on pts/1");
         assert_eq!(v["event"]["action"], "switched-user");
         assert_eq!(v["event"]["outcome"], "success");
-        assert_eq!(v["user"], json!({"name": "gina", "effective": {"name": "root"}}));
+        assert_eq!(
+            v["user"],
+            json!({"name": "gina", "effective": {"name": "root"}})
+        );
         let v = norm("Jul  8 12:00:00 box su[701]: FAILED su for root by gina");
         assert_eq!(v["event"]["outcome"], "failure");
         let v = norm("Jul  8 12:01:00 box passwd[702]: pam_unix(passwd:chauthtok): password changed for gina");
         assert_eq!(v["event"]["action"], "password-changed");
-        assert_eq!(v["user"], json!({"name": "gina", "target": {"name": "gina"}}));
+        assert_eq!(
+            v["user"],
+            json!({"name": "gina", "target": {"name": "gina"}})
+        );
     }
 
     #[test]
     fn generic_pam_user_grok() {
-        let v = norm(r#"Feb  1 01:02:03 h sshd[3]: pam_succeed_if(sshd:auth): requirement "uid >= 1000" not met by user "root""#);
+        let v = norm(
+            r#"Feb  1 01:02:03 h sshd[3]: pam_succeed_if(sshd:auth): requirement "uid >= 1000" not met by user "root""#,
+        );
         assert_eq!(v["user"]["name"], "root");
         assert_eq!(v["event"]["dataset"], "system.auth");
     }

@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(t.bucket_secs, 86_400);
         assert_eq!(
             t.render("../x", "a/b", ts),
-            PathBuf::from("out/_x/a_b-2024-03-05.ndjson")
+            PathBuf::from("out/__x/a_b-2024-03-05.ndjson")
         );
     }
 

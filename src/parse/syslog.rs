@@ -122,10 +122,11 @@ const MONTHS: [&[u8]; 12] = [
 
 /// Parses one syslog record (one line, trailing CR/LF allowed).
 pub fn parse(input: &[u8]) -> Result<Syslog<'_>, ParseFailure> {
-    let input = trim_line_end(input);
+    let input = skip_spaces(trim_line_end(input));
     if input.iter().all(|c| c.is_ascii_whitespace()) {
         return Err(ParseFailure::new("empty syslog record"));
     }
+    let input = strip_octet_count(input);
     if input.first() == Some(&b'<') {
         let (rest, p) = pri(input).map_err(|_| ParseFailure::new("invalid syslog <PRI>"))?;
         if let Ok((after, v)) = version(rest) {
@@ -139,8 +140,18 @@ pub fn parse(input: &[u8]) -> Result<Syslog<'_>, ParseFailure> {
         return parse_3164(skip_spaces(rest), Some(p), None)
             .ok_or_else(|| ParseFailure::new("no timestamp after syslog <PRI>"));
     }
-    parse_3164(skip_spaces(input), None, None)
+    parse_3164(input, None, None)
         .ok_or_else(|| ParseFailure::new("no syslog header (PRI or timestamp)"))
+}
+
+/// RFC 6587 octet-counting framing (`123 <13>1 ...`) left on by a TCP sender or relay.
+fn strip_octet_count(i: &[u8]) -> &[u8] {
+    let framed: Res<'_, &[u8]> =
+        terminated(take_while_m_n(1, 7, is_digit), tag(&b" "[..])).parse(i);
+    match framed {
+        Ok((rest, _)) if rest.first() == Some(&b'<') => rest,
+        _ => i,
+    }
 }
 
 fn trim_line_end(mut s: &[u8]) -> &[u8] {
@@ -184,8 +195,12 @@ fn fail<T>() -> Res<'static, T> {
 
 /// `<PRI>`: 1 to 3 digits, at most 191 (facility 23, severity 7).
 fn pri(i: &[u8]) -> Res<'_, u8> {
-    let (rest, d) = delimited(tag(&b"<"[..]), take_while_m_n(1, 3, is_digit), tag(&b">"[..]))
-        .parse(i)?;
+    let (rest, d) = delimited(
+        tag(&b"<"[..]),
+        take_while_m_n(1, 3, is_digit),
+        tag(&b">"[..]),
+    )
+    .parse(i)?;
     match u8::try_from(to_u32(d)) {
         Ok(v) if v <= 191 => Ok((rest, v)),
         _ => fail(),
@@ -224,7 +239,11 @@ fn clock(i: &[u8]) -> Res<'_, (u32, u32, u32, u32)> {
 }
 
 fn naive(y: i32, mo: u32, d: u32, (h, mi, s, n): (u32, u32, u32, u32)) -> Option<NaiveDateTime> {
-    let (s, n) = if s == 60 { (59, n + 1_000_000_000) } else { (s, n) };
+    let (s, n) = if s == 60 {
+        (59, n + 1_000_000_000)
+    } else {
+        (s, n)
+    };
     NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_nano_opt(h, mi, s, n)
 }
 
@@ -298,10 +317,12 @@ fn iso_time(i: &[u8], strict: bool) -> Res<'_, SyslogTime> {
         return fail();
     };
     match off {
-        Some(secs) => match FixedOffset::east_opt(secs).and_then(|o| o.from_local_datetime(&n).single()) {
-            Some(t) => Ok((i, SyslogTime::Full(t))),
-            None => fail(),
-        },
+        Some(secs) => {
+            match FixedOffset::east_opt(secs).and_then(|o| o.from_local_datetime(&n).single()) {
+                Some(t) => Ok((i, SyslogTime::Full(t))),
+                None => fail(),
+            }
+        }
         None => Ok((i, SyslogTime::Local(n))),
     }
 }
@@ -387,9 +408,10 @@ fn sd_value(i: &[u8]) -> Res<'_, Cow<'_, str>> {
                 None => String::from_utf8_lossy(i.get(..at).unwrap_or_default()),
                 Some(mut buf) => {
                     buf.extend_from_slice(chunk);
-                    Cow::Owned(String::from_utf8(buf).unwrap_or_else(|e| {
-                        String::from_utf8_lossy(e.as_bytes()).into_owned()
-                    }))
+                    Cow::Owned(
+                        String::from_utf8(buf)
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    )
                 }
             };
             return Ok((rest, value));
@@ -510,8 +532,7 @@ fn pid_brackets(i: &[u8]) -> Res<'_, &[u8]> {
 /// `CEF:`/`LEEF:` are payload markers, not tags.
 fn program_tag(i: &[u8]) -> Option<(&str, Option<&str>, &[u8])> {
     let (rest, name) =
-        take_while1::<_, _, ()>(|c: u8| c > b' ' && c != b'[' && c != b':' && c != 0x7f)(i)
-            .ok()?;
+        take_while1::<_, _, ()>(|c: u8| c > b' ' && c != b'[' && c != b':' && c != 0x7f)(i).ok()?;
     if name.len() > 64 || name == b"CEF" || name == b"LEEF" {
         return None;
     }
@@ -549,10 +570,20 @@ mod tests {
         assert_eq!(s.hostname, Some("bastion-2"));
         assert_eq!(s.appname, Some("sshd"));
         assert_eq!(s.procid, Some("40122"));
-        assert_eq!(s.msg, b"Accepted publickey for deploy from 10.4.1.9 port 51022 ssh2");
+        assert_eq!(
+            s.msg,
+            b"Accepted publickey for deploy from 10.4.1.9 port 51022 ssh2"
+        );
         assert_eq!(
             s.timestamp,
-            Some(SyslogTime::Bsd { month: 3, day: 7, hour: 9, minute: 14, second: 2, nanos: 0 })
+            Some(SyslogTime::Bsd {
+                month: 3,
+                day: 7,
+                hour: 9,
+                minute: 14,
+                second: 2,
+                nanos: 0
+            })
         );
     }
 
@@ -597,7 +628,9 @@ mod tests {
             Some(SyslogTime::Bsd { nanos, .. }) => assert_eq!(nanos, 250_000_000),
             t => panic!("{t:?}"),
         }
-        let s = p("<189>Jul 4 2023 10:11:12 edge-sw %LINK-3-UPDOWN: Interface Gi0/1, changed state to up");
+        let s = p(
+            "<189>Jul 4 2023 10:11:12 edge-sw %LINK-3-UPDOWN: Interface Gi0/1, changed state to up",
+        );
         assert_eq!(
             s.timestamp.unwrap().resolve(&ctx()).unwrap().to_rfc3339(),
             "2023-07-04T10:11:12+00:00"
@@ -611,7 +644,12 @@ mod tests {
         // ISO without zone uses the configured zone.
         let s = p("2024-02-11 07:30:00 db-3 app: x");
         assert_eq!(
-            s.timestamp.unwrap().resolve(&ctx()).unwrap().with_timezone(&Utc).hour(),
+            s.timestamp
+                .unwrap()
+                .resolve(&ctx())
+                .unwrap()
+                .with_timezone(&Utc)
+                .hour(),
             7
         );
     }
@@ -625,7 +663,9 @@ mod tests {
 
     #[test]
     fn rfc5424_full() {
-        let s = p(r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] An application event"#);
+        let s = p(
+            r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] An application event"#,
+        );
         assert_eq!(s.format, SyslogFormat::Rfc5424);
         assert_eq!(s.version, Some(1));
         assert_eq!(s.hostname, Some("mymachine.example.com"));
@@ -645,7 +685,10 @@ mod tests {
     #[test]
     fn rfc5424_nil_values_bom_and_escapes() {
         let s = p("<34>1 - - - - - -");
-        assert_eq!((s.timestamp, s.hostname, s.appname, s.procid, s.msgid), (None, None, None, None, None));
+        assert_eq!(
+            (s.timestamp, s.hostname, s.appname, s.procid, s.msgid),
+            (None, None, None, None, None)
+        );
         assert!(s.msg.is_empty());
         let s = parse(b"<34>1 2024-05-01T10:00:00+02:00 host app - - - \xEF\xBB\xBFhello").unwrap();
         assert_eq!(s.msg, b"hello");
@@ -678,6 +721,15 @@ mod tests {
         assert_eq!(s.format, SyslogFormat::Rfc3164);
         assert_eq!(s.version, Some(1));
         assert_eq!(s.appname, Some("sudo"));
+    }
+
+    #[test]
+    fn leading_space_and_octet_count_framing() {
+        let s = p("  <13>Feb  1 01:02:03 h app: x");
+        assert_eq!(s.priority, Some(13));
+        let s = p("58 <13>1 2024-01-01T00:00:00Z h app - - - framed");
+        assert_eq!(s.format, SyslogFormat::Rfc5424);
+        assert_eq!(s.msg, b"framed");
     }
 
     #[test]

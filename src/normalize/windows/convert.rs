@@ -158,15 +158,28 @@ fn hive(root: &str) -> Option<&'static str> {
     })
 }
 
-/// A registry object path → (hive, key below the hive, value name).
+/// A registry object path → (hive, key below the hive, value name). Kernel-style roots
+/// (`\REGISTRY\MACHINE\…`, `\REGISTRY\USER\…`) count as HKLM and HKU.
 pub(crate) fn registry(path: &str) -> (Option<&'static str>, Option<&str>, &str) {
     let value = path.rsplit('\\').next().unwrap_or(path);
-    match path.split_once('\\') {
-        Some((root, rest)) => match hive(root) {
-            Some(h) => (Some(h), Some(rest).filter(|r| !r.is_empty()), value),
-            None => (None, None, value),
+    let kernel = path
+        .get(..10)
+        .filter(|p| p.eq_ignore_ascii_case("\\REGISTRY\\"))
+        .map(|_| &path[10..]);
+    let (h, rest) = match kernel {
+        Some(k) => match k.split_once('\\') {
+            Some((root, rest)) if root.eq_ignore_ascii_case("MACHINE") => (Some("HKLM"), Some(rest)),
+            Some((root, rest)) if root.eq_ignore_ascii_case("USER") => (Some("HKU"), Some(rest)),
+            _ => (None, None),
         },
-        None => (hive(path), None, value),
+        None => match path.split_once('\\') {
+            Some((root, rest)) => (hive(root), Some(rest)),
+            None => (hive(path), None),
+        },
+    };
+    match h {
+        Some(h) => (Some(h), rest.filter(|r| !r.is_empty()), value),
+        None => (None, None, value),
     }
 }
 
@@ -391,7 +404,11 @@ mod tests {
                 "Start"
             )
         );
-        assert_eq!(registry("\\REGISTRY\\MACHINE\\x"), (None, None, "x"));
+        assert_eq!(
+            registry("\\REGISTRY\\MACHINE\\SYSTEM\\x"),
+            (Some("HKLM"), Some("SYSTEM\\x"), "x")
+        );
+        assert_eq!(registry("\\Other\\x"), (None, None, "x"));
         assert_eq!(registry_data("DWORD (0x00000002)"), ("2".into(), "SZ_DWORD"));
         assert_eq!(
             registry_data("QWORD (0x00000001-0x00000002)"),

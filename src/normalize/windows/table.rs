@@ -137,8 +137,12 @@ pub(crate) enum Conv {
     DomainUser { domain: Target, name: Target },
     /// A path → `<prefix>.path`, `.name`, `.directory`, `.extension`.
     Path([Target; 4]),
-    /// Sysmon `MD5=…,SHA256=…` → `<prefix>.hash.*`, `<prefix>.pe.imphash`.
-    Hashes(String),
+    /// Sysmon `MD5=…,SHA256=…` → `<prefix>.hash.*`, `<prefix>.pe.imphash`; the keys of the
+    /// usual algorithms are resolved at load, others are built per record.
+    Hashes {
+        prefix: String,
+        known: Vec<(&'static str, Target)>,
+    },
     /// A command line → `<target>` (argv) and `<target>_count`.
     Args(Target),
     /// Sysmon `TargetObject` → `registry.{path,hive,key,value}`.
@@ -570,7 +574,13 @@ impl Cx<'_> {
                 name: sub("name"),
             },
             "path" => Conv::Path([sub("path"), sub("name"), sub("directory"), sub("extension")]),
-            "hashes" => Conv::Hashes(target.to_owned()),
+            "hashes" => Conv::Hashes {
+                prefix: target.to_owned(),
+                known: ["md5", "sha1", "sha256", "sha384", "sha512", "imphash"]
+                    .into_iter()
+                    .map(|alg| (alg, hash_target(target, alg)))
+                    .collect(),
+            },
             "args" => Conv::Args(Target::new(&format!("{target}_count"))),
             "registry" if target == "registry" => Conv::Registry,
             "registry_data" if target == "registry.data" => Conv::RegistryData,
@@ -587,6 +597,17 @@ impl Cx<'_> {
             },
         })
     }
+}
+
+/// Where a hash of `alg` goes under `prefix`: `pe.imphash` for the import hash, else `hash.<alg>`.
+pub(crate) fn hash_target(prefix: &str, alg: &str) -> Target {
+    let mut t = if alg == "imphash" {
+        Target::new(&format!("{prefix}.pe.imphash"))
+    } else {
+        Target::new(&format!("{prefix}.hash.{alg}"))
+    };
+    t.related = Some(Related::Hash);
+    t
 }
 
 fn merge(into: &mut Rule, from: Rule) {
@@ -635,14 +656,20 @@ const STATIC_KEYS: &[&str] = &[
     "dll.code_signature.signed",
     "dll.code_signature.status",
     "dll.code_signature.subject_name",
+    "dll.hash.md5",
+    "dll.hash.sha1",
+    "dll.hash.sha256",
     "dll.name",
     "dll.path",
     "dll.pe.company",
     "dll.pe.description",
     "dll.pe.file_version",
+    "dll.pe.imphash",
     "dll.pe.original_file_name",
     "dll.pe.product",
+    "dns.answers",
     "dns.question.name",
+    "dns.resolved_ip",
     "error.code",
     "file.code_signature.signed",
     "file.code_signature.status",
@@ -650,11 +677,15 @@ const STATIC_KEYS: &[&str] = &[
     "file.code_signature.valid",
     "file.directory",
     "file.extension",
+    "file.hash.md5",
+    "file.hash.sha1",
+    "file.hash.sha256",
     "file.name",
     "file.path",
     "file.pe.company",
     "file.pe.description",
     "file.pe.file_version",
+    "file.pe.imphash",
     "file.pe.original_file_name",
     "file.pe.product",
     "group.domain",
@@ -686,6 +717,9 @@ const STATIC_KEYS: &[&str] = &[
     "process.command_line",
     "process.entity_id",
     "process.executable",
+    "process.hash.md5",
+    "process.hash.sha1",
+    "process.hash.sha256",
     "process.name",
     "process.parent.args",
     "process.parent.args_count",
@@ -697,12 +731,19 @@ const STATIC_KEYS: &[&str] = &[
     "process.pe.company",
     "process.pe.description",
     "process.pe.file_version",
+    "process.pe.imphash",
     "process.pe.original_file_name",
     "process.pe.product",
     "process.pid",
     "process.thread.id",
     "process.title",
     "process.working_directory",
+    "registry.data.strings",
+    "registry.data.type",
+    "registry.hive",
+    "registry.key",
+    "registry.path",
+    "registry.value",
     "related.hash",
     "related.hosts",
     "related.ip",

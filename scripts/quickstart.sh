@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds Sluice and runs it on its embedded quick-start configuration: the samples in
+# examples/samples are detected, normalized to ECS and written to ./out/<source_type>.ndjson.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required: install Rust from your distribution (apt-get install cargo) or rustup" >&2
+  exit 1
+fi
+cargo build --release --locked
+rm -rf ./out ./data/quickstart
+./target/release/sluice run
+echo
+echo "Normalized records:"
+wc -l ./out/*.ndjson
+echo
+echo "First record of each file:"
+for f in ./out/*.ndjson; do
+  echo "== $f"
+  head -n 1 "$f"
+done
