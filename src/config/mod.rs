@@ -198,16 +198,21 @@ fn validate(cfg: &Config) -> Vec<Problem> {
     }
     let input_names: Vec<&str> = cfg.inputs.keys().map(String::as_str).collect();
     for (name, input) in &cfg.inputs {
-        if let InputConfig::File(f) = input {
-            if f.include.is_empty() {
+        let globs = match input {
+            InputConfig::File(f) => Some((&f.include, &f.exclude)),
+            InputConfig::Evtx(e) => Some((&e.include, &e.exclude)),
+            InputConfig::Stdin(_) => None,
+        };
+        if let Some((include, exclude)) = globs {
+            if include.is_empty() {
                 problem(
                     format!("inputs.{name}.include"),
                     "expected at least one glob pattern".into(),
                 );
             }
-            for (i, pat) in f.include.iter().chain(f.exclude.iter()).enumerate() {
+            for (i, pat) in include.iter().chain(exclude.iter()).enumerate() {
                 if let Err(e) = globset::Glob::new(pat) {
-                    let which = if i < f.include.len() {
+                    let which = if i < include.len() {
                         "include"
                     } else {
                         "exclude"
@@ -218,6 +223,8 @@ fn validate(cfg: &Config) -> Vec<Problem> {
                     );
                 }
             }
+        }
+        if let InputConfig::File(f) = input {
             if f.max_line_bytes < 16 {
                 problem(
                     format!("inputs.{name}.max_line_bytes"),

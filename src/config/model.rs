@@ -50,15 +50,7 @@ pub struct ApiConfig {
 pub enum InputConfig {
     File(FileInputConfig),
     Stdin(StdinInputConfig),
-}
-
-impl InputConfig {
-    pub fn source_type(&self) -> Option<&str> {
-        match self {
-            InputConfig::File(c) => c.source_type.as_deref(),
-            InputConfig::Stdin(c) => c.source_type.as_deref(),
-        }
-    }
+    Evtx(EvtxInputConfig),
 }
 
 /// Where a file input starts in a file it has no checkpoint for.
@@ -119,6 +111,31 @@ fn default_partial_timeout() -> Duration {
 
 fn default_poll_interval() -> Duration {
     Duration::from_millis(250)
+}
+
+/// Windows `.evtx` files, read record by record.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvtxInputConfig {
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// For files without a checkpoint at start-up: all records, or only those added later.
+    #[serde(default = "default_read_from_beginning")]
+    pub read_from: ReadFrom,
+    /// How often to look for new files and new records.
+    #[serde(default = "default_evtx_poll", with = "duration")]
+    pub poll_interval: Duration,
+    #[serde(default)]
+    pub exit_on_eof: bool,
+}
+
+fn default_read_from_beginning() -> ReadFrom {
+    ReadFrom::Beginning
+}
+
+fn default_evtx_poll() -> Duration {
+    Duration::from_secs(2)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -4,18 +4,19 @@
 //! Runs on a blocking thread: local file reads are fast system calls, and a dedicated loop keeps
 //! the read → frame → batch path free of async overhead. Backpressure is the blocking send.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use globset::{GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 
 use super::checkpoint::{Checkpoints, Entry, FileId, Head, HEAD_BYTES};
-use super::{InputContext, InputError};
+use super::offsets::OffsetAcks;
+use super::{exclude_set, matching_files, InputContext, InputError};
 use crate::config::{FileInputConfig, ReadFrom};
 use crate::event::{Origin, RawBatch};
 use crate::framing::Framer;
@@ -30,80 +31,6 @@ const MAX_READ_PER_TURN: usize = 4 * READ_CHUNK;
 const DETACHED_LINGER: Duration = Duration::from_secs(2);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// Delivery state of one file's batches; turns out-of-order acknowledgements into a safe offset.
-#[derive(Debug, Default)]
-struct FileAcks {
-    state: Mutex<AckState>,
-}
-
-#[derive(Debug, Default)]
-struct AckState {
-    /// seq → (offset after the batch, fate once known).
-    pending: BTreeMap<u64, (u64, Option<bool>)>,
-    /// Everything before this offset is delivered.
-    committed: u64,
-    /// A batch failed: stay at `committed` so it is read again after a restart.
-    stalled: bool,
-}
-
-impl FileAcks {
-    fn new(start: u64) -> Self {
-        FileAcks {
-            state: Mutex::new(AckState {
-                committed: start,
-                ..Default::default()
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, AckState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn register(&self, seq: u64, end: u64) {
-        self.lock().pending.insert(seq, (end, None));
-    }
-
-    fn committed(&self) -> u64 {
-        self.lock().committed
-    }
-
-    fn in_flight(&self) -> usize {
-        let s = self.lock();
-        s.pending.values().filter(|(_, f)| f.is_none()).count()
-    }
-
-    /// Moves the offset forward without a batch (skipped bytes, a reset after truncation).
-    fn reset(&self, offset: u64) {
-        let mut s = self.lock();
-        if s.pending.is_empty() {
-            s.committed = offset;
-        }
-    }
-}
-
-impl AckSink for FileAcks {
-    fn complete(&self, seq: u64, delivered: bool) {
-        let mut s = self.lock();
-        if let Some(entry) = s.pending.get_mut(&seq) {
-            entry.1 = Some(delivered);
-        }
-        while let Some((&first, &(end, fate))) = s.pending.iter().next() {
-            match fate {
-                Some(true) if !s.stalled => {
-                    s.committed = end;
-                    s.pending.remove(&first);
-                }
-                Some(false) => {
-                    s.stalled = true;
-                    break;
-                }
-                _ => break,
-            }
-        }
-    }
-}
-
 struct Tracked {
     id: FileId,
     path: PathBuf,
@@ -112,7 +39,7 @@ struct Tracked {
     framer: Framer,
     /// Bytes of the file consumed into the framer.
     read_pos: u64,
-    acks: Arc<FileAcks>,
+    acks: Arc<OffsetAcks>,
     origin: Arc<Origin>,
     seq: u64,
     last_data: Instant,
@@ -137,16 +64,7 @@ pub struct FileInput {
 
 impl FileInput {
     pub fn new(cfg: FileInputConfig, ctx: InputContext) -> Result<Self, InputError> {
-        let mut b = GlobSetBuilder::new();
-        for pat in &cfg.exclude {
-            b.add(
-                globset::Glob::new(pat)
-                    .map_err(|e| InputError::Config(format!("exclude `{pat}`: {e}")))?,
-            );
-        }
-        let exclude = b
-            .build()
-            .map_err(|e| InputError::Config(format!("exclude: {e}")))?;
+        let exclude = exclude_set(&cfg.exclude)?;
         let checkpoints = Checkpoints::load(&ctx.data_dir, &ctx.name).map_err(|e| {
             InputError::Io(format!(
                 "cannot open checkpoints under {}: {e}",
@@ -249,36 +167,7 @@ impl FileInput {
 
     /// Finds matching files, notices rotation, truncation and rewrites.
     fn discover(&mut self) {
-        let mut seen: HashMap<FileId, PathBuf> = HashMap::new();
-        for pattern in &self.include {
-            let paths = match glob::glob(pattern) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(input = %self.ctx.name, pattern, error = %e, "bad include pattern");
-                    continue;
-                }
-            };
-            for path in paths.flatten() {
-                if self.exclude.is_match(&path)
-                    || path.file_name().is_some_and(|n| self.exclude.is_match(n))
-                {
-                    continue;
-                }
-                let Ok(meta) = std::fs::metadata(&path) else {
-                    continue;
-                };
-                if !meta.is_file() {
-                    continue;
-                }
-                seen.insert(
-                    FileId {
-                        dev: meta.dev(),
-                        ino: meta.ino(),
-                    },
-                    path,
-                );
-            }
-        }
+        let seen = matching_files(&self.include, &self.exclude, &self.ctx.name);
         // Tracked files: still named by a matching path? Truncated or rewritten in place?
         for (id, t) in self.files.iter_mut() {
             match seen.get(id) {
@@ -355,7 +244,7 @@ impl FileInput {
             head,
             framer: Framer::new(self.cfg.framing, self.cfg.max_line_bytes, start),
             read_pos: start,
-            acks: Arc::new(FileAcks::new(start)),
+            acks: Arc::new(OffsetAcks::new(start)),
             origin,
             seq: 0,
             last_data: Instant::now(),
@@ -499,26 +388,5 @@ pub(crate) fn sleep_unless(stop: &tokio_util::sync::CancellationToken, d: Durati
             break;
         }
         std::thread::sleep(left.min(Duration::from_millis(25)));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn acks_advance_only_over_a_delivered_prefix() {
-        let a = FileAcks::new(0);
-        a.register(0, 10);
-        a.register(1, 20);
-        a.register(2, 30);
-        a.complete(1, true);
-        assert_eq!(a.committed(), 0);
-        a.complete(0, true);
-        assert_eq!(a.committed(), 20);
-        a.register(3, 40);
-        a.complete(3, true);
-        a.complete(2, false);
-        assert_eq!(a.committed(), 20, "a failed batch stops the offset");
     }
 }

@@ -1,9 +1,13 @@
 //! Inputs: where records come from. Each runs on its own task and hands batches to the processors.
 
 pub mod checkpoint;
+pub mod evtx;
 pub mod file;
+pub mod offsets;
 pub mod stdin;
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,9 +49,60 @@ pub fn start(cfg: &InputConfig, ctx: InputContext) -> Result<JoinHandle<()>, Inp
             let input = file::FileInput::new(c.clone(), ctx)?;
             Ok(tokio::task::spawn_blocking(move || input.run()))
         }
+        InputConfig::Evtx(c) => {
+            let input = evtx::EvtxInput::new(c.clone(), ctx)?;
+            Ok(tokio::task::spawn_blocking(move || input.run()))
+        }
         InputConfig::Stdin(c) => {
             let c = c.clone();
             Ok(tokio::task::spawn_blocking(move || stdin::run(c, ctx)))
         }
     }
+}
+
+/// Compiles `exclude` patterns; they match the full path or the file name.
+pub(crate) fn exclude_set(patterns: &[String]) -> Result<globset::GlobSet, InputError> {
+    let mut b = globset::GlobSetBuilder::new();
+    for pat in patterns {
+        b.add(
+            globset::Glob::new(pat)
+                .map_err(|e| InputError::Config(format!("exclude `{pat}`: {e}")))?,
+        );
+    }
+    b.build()
+        .map_err(|e| InputError::Config(format!("exclude: {e}")))
+}
+
+/// Regular files matching `include` and not `exclude`, by identity.
+pub(crate) fn matching_files(
+    include: &[String],
+    exclude: &globset::GlobSet,
+    input: &str,
+) -> HashMap<checkpoint::FileId, PathBuf> {
+    let mut seen = HashMap::new();
+    for pattern in include {
+        let paths = match glob::glob(pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(input, pattern, error = %e, "bad include pattern");
+                continue;
+            }
+        };
+        for path in paths.flatten() {
+            if exclude.is_match(&path) || path.file_name().is_some_and(|n| exclude.is_match(n)) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_file() {
+                let id = checkpoint::FileId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                };
+                seen.insert(id, path);
+            }
+        }
+    }
+    seen
 }

@@ -51,6 +51,8 @@ const RELATED_HOSTS: &[&str] = &[
     "panw.panos.src.host",
     "panw.panos.dst.host",
 ];
+/// Fields whose values also go to `related.user` (besides the parsed user columns).
+const RELATED_USER: &[&str] = &["panw.panos.admin"];
 /// Fields whose values also go to `related.hash`.
 const RELATED_HASH: &[&str] = &["panw.panos.file.hash"];
 
@@ -178,10 +180,22 @@ impl PanosNormalizer {
         doc.insert("observer.product", "PAN-OS");
         doc.insert("observer.type", "firewall");
 
-        let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(128);
+        let mut fields = take_field_buffer();
         split_fields(payload, &mut fields);
+        let result = self.normalize_fields(&fields, ctx, doc);
+        give_back_field_buffer(fields);
+        result
+    }
 
-        let Some(ty) = self.find_type(&fields) else {
+    fn normalize_fields(
+        &self,
+        fields: &[Cow<'_, str>],
+        ctx: &Context,
+        doc: &mut Doc,
+    ) -> Result<(), ParseFailure> {
+        let fields = fields;
+
+        let Some(ty) = self.find_type(fields) else {
             let shown = fields.get(3).map_or("", |f| f.as_ref());
             return Err(ParseFailure::new(format!(
                 "unknown PAN-OS log type '{}'",
@@ -191,26 +205,26 @@ impl PanosNormalizer {
         let layout = ty
             .layouts
             .iter()
-            .find(|l| l.when.matches(&fields))
+            .find(|l| l.when.matches(fields))
             .or(ty.layouts.last());
         let Some(layout) = layout else {
             return Err(ParseFailure::new("PAN-OS log type without a layout"));
         };
         if fields.len() <= layout.time_generated {
             let n = fields.len();
-            write_columns(layout, &fields, ctx, doc, None);
+            write_columns(layout, fields, ctx, doc, None);
             return Err(ParseFailure::new(format!(
                 "PAN-OS line has {n} columns, too few for its type"
             )));
         }
 
-        let time = record_time(layout, &fields, ctx);
+        let time = record_time(layout, fields, ctx);
         if let Some(t) = time {
             doc.insert("@timestamp", t);
         }
         let subtype = layout.subtype.and_then(|i| fields.get(i)).map(|s| s.as_ref());
-        write_columns(layout, &fields, ctx, doc, subtype);
-        write_event(ty, layout, &fields, doc);
+        write_columns(layout, fields, ctx, doc, subtype);
+        write_event(ty, layout, fields, doc);
 
         if fields.len() > layout.columns {
             let extra = fields[layout.columns..]
@@ -245,6 +259,37 @@ impl PanosNormalizer {
         }
         None
     }
+}
+
+thread_local! {
+    /// The split buffer, kept between records: allocating ~3 KiB per record costs more than the
+    /// split itself (and makes glibc consolidate its free lists).
+    static FIELD_BUFFER: std::cell::RefCell<Vec<Cow<'static, str>>> =
+        std::cell::RefCell::new(Vec::new());
+}
+
+/// The recycled buffer, emptied and re-typed for this payload's lifetime. Collecting an empty
+/// `IntoIter` into a `Vec` of the same layout reuses the allocation.
+fn take_field_buffer<'a>() -> Vec<Cow<'a, str>> {
+    let mut buf = FIELD_BUFFER
+        .try_with(|b| b.try_borrow_mut().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default())
+        .unwrap_or_default();
+    buf.clear();
+    let mut buf: Vec<Cow<'a, str>> = buf.into_iter().collect();
+    if buf.capacity() < 128 {
+        buf.reserve(128);
+    }
+    buf
+}
+
+fn give_back_field_buffer(mut buf: Vec<Cow<'_, str>>) {
+    buf.clear();
+    let buf: Vec<Cow<'static, str>> = buf.into_iter().map(|_| Cow::Borrowed("")).collect();
+    let _ = FIELD_BUFFER.try_with(|b| {
+        if let Ok(mut slot) = b.try_borrow_mut() {
+            *slot = buf;
+        }
+    });
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -301,6 +346,8 @@ fn compile_layout(ty: &LogType, layout: &Layout) -> CompiledLayout {
                 Some(Related::Hosts)
             } else if RELATED_HASH.contains(&key) {
                 Some(Related::Hash)
+            } else if RELATED_USER.contains(&key) {
+                Some(Related::User)
             } else {
                 None
             };
@@ -424,24 +471,73 @@ fn parse_panos_naive(b: &[u8]) -> Option<NaiveDateTime> {
 
 /// What the column pass learned that later fields depend on.
 #[derive(Default)]
-struct Seen {
+struct Seen<'a> {
     source_ip_v6: Option<bool>,
     start: Option<DateTime<FixedOffset>>,
     duration_ns: Option<i64>,
+    /// `related.*` values, written once at the end: appending to the document one by one would
+    /// rescan it for every value.
+    related: Vec<(Related, Cow<'a, str>)>,
 }
 
-fn write_columns(
+impl<'a> Seen<'a> {
+    fn relate(&mut self, kind: Related, v: impl Into<Cow<'a, str>>) {
+        let v = v.into();
+        if !v.is_empty() && v != "-" && !self.related.iter().any(|(k, x)| *k == kind && *x == v) {
+            self.related.push((kind, v));
+        }
+    }
+}
+
+/// Which `related.*` arrays the document already has (from a syslog header, say), so that ours
+/// are merged into them instead of replacing them.
+fn related_present(doc: &Doc) -> [bool; 4] {
+    let mut present = [false; 4];
+    for (k, _) in doc.iter() {
+        for (i, kind) in RELATED_KINDS.iter().enumerate() {
+            if k == kind.key() {
+                present[i] = true;
+            }
+        }
+    }
+    present
+}
+
+const RELATED_KINDS: [Related; 4] = [Related::Ip, Related::User, Related::Hosts, Related::Hash];
+
+fn flush_related(doc: &mut Doc, related: &[(Related, Cow<'_, str>)], present: [bool; 4]) {
+    for (i, kind) in RELATED_KINDS.iter().enumerate() {
+        let values = related.iter().filter(|(k, _)| k == kind).map(|(_, v)| v);
+        if present[i] {
+            for v in values {
+                doc.append_unique(kind.key(), v.as_ref());
+            }
+        } else {
+            let list: Vec<Value> = values.map(|v| Value::Str(v.to_string())).collect();
+            if !list.is_empty() {
+                doc.insert(kind.key(), Value::Array(list));
+            }
+        }
+    }
+}
+
+fn write_columns<'a>(
     layout: &CompiledLayout,
-    fields: &[Cow<'_, str>],
+    fields: &'a [Cow<'a, str>],
     ctx: &Context,
     doc: &mut Doc,
     subtype: Option<&str>,
 ) {
-    // NAT columns that read 0.0.0.0 / 0 mean "not translated": drop the pair.
+    let present = related_present(doc);
+    // NAT columns that read 0.0.0.0 (or nothing) / 0 mean "not translated": drop the pair.
     let mut skip = [usize::MAX; 4];
     for (n, &(ip, port)) in layout.nat_pairs.iter().take(2).enumerate() {
-        let is = |i: usize, v: &str| fields.get(i).is_some_and(|f| f.as_ref() == v);
-        if is(ip, "0.0.0.0") && is(port, "0") {
+        let is = |i: usize, a: &str, b: &str| {
+            fields
+                .get(i)
+                .is_none_or(|f| f.as_ref() == a || f.as_ref() == b)
+        };
+        if is(ip, "0.0.0.0", "") && is(port, "0", "") {
             skip[n * 2] = ip;
             skip[n * 2 + 1] = port;
         }
@@ -452,7 +548,8 @@ fn write_columns(
             break;
         };
         let v = raw.as_ref();
-        if v.is_empty() || skip.contains(&m.index) {
+        // Blank (or white-space only, seen in custom formats) means "no value".
+        if v.trim_ascii().is_empty() || skip.contains(&m.index) {
             continue;
         }
         convert(m, v, ctx, doc, subtype, &mut seen);
@@ -465,6 +562,7 @@ fn write_columns(
             doc.insert("event.end", end);
         }
     }
+    flush_related(doc, &seen.related, present);
 }
 
 fn put_str(doc: &mut Doc, key: &'static str, v: &str) {
@@ -473,13 +571,13 @@ fn put_str(doc: &mut Doc, key: &'static str, v: &str) {
     }
 }
 
-fn convert(
+fn convert<'a>(
     m: &Mapping,
-    v: &str,
+    v: &'a str,
     ctx: &Context,
     doc: &mut Doc,
     subtype: Option<&str>,
-    seen: &mut Seen,
+    seen: &mut Seen<'a>,
 ) {
     match m.conv {
         Conversion::Str => {
@@ -488,10 +586,16 @@ fn convert(
             }
             put_str(doc, m.key, v);
             if let Some(kind) = m.related {
-                doc.add_related(kind, v);
+                seen.relate(kind, v);
             }
         }
-        Conversion::Trim => put_str(doc, m.key, v.trim()),
+        Conversion::Trim => {
+            let v = v.trim();
+            put_str(doc, m.key, v);
+            if let Some(kind) = m.related {
+                seen.relate(kind, v);
+            }
+        }
         Conversion::Int => match v.trim().parse::<i64>() {
             Ok(n) => doc.insert(m.key, n),
             Err(_) => put_str(doc, m.fallback, v),
@@ -502,7 +606,7 @@ fn convert(
                 Ok(ip) => {
                     doc.insert(m.key, v.to_owned());
                     if let Some(kind) = m.related {
-                        doc.add_related(kind, v);
+                        seen.relate(kind, v);
                     }
                     if m.role == Role::SourceIp {
                         seen.source_ip_v6 = Some(ip.is_ipv6());
@@ -523,7 +627,7 @@ fn convert(
             if free {
                 doc.insert(m.key, v.to_owned());
                 if let Some(kind) = m.related {
-                    doc.add_related(kind, v);
+                    seen.relate(kind, v);
                 }
                 if m.role == Role::SourceIp {
                     seen.source_ip_v6 = Some(ip.is_ipv6());
@@ -555,7 +659,7 @@ fn convert(
             }
             let lower = v.to_lowercase();
             if let Some(kind) = m.related {
-                doc.add_related(kind, &lower);
+                seen.relate(kind, lower.clone());
             }
             doc.insert(m.key, lower);
         }
@@ -574,7 +678,7 @@ fn convert(
                     doc.insert("user.domain", d.to_owned());
                 }
             }
-            doc.add_related(Related::User, name);
+            seen.relate(Related::User, name);
         }
         Conversion::UserAppend => {
             let v = v.trim();
@@ -585,7 +689,7 @@ fn convert(
             if m.role == Role::SourceUser {
                 doc.append_unique("user.name", v);
             }
-            doc.add_related(Related::User, v);
+            seen.relate(Related::User, v);
         }
         Conversion::Threat => {
             let (name, id) = split_threat(v.trim());
@@ -689,7 +793,7 @@ fn convert(
             match algo {
                 Some(a) => {
                     doc.insert(format!("{}.{a}", m.key), v.to_owned());
-                    doc.add_related(Related::Hash, v);
+                    seen.relate(Related::Hash, v);
                 }
                 None => put_str(doc, m.fallback, v),
             }
@@ -1097,8 +1201,11 @@ mod tests {
         let hip = "1,2024/03/05 15:10:00,011901002345,HIP-MATCH,0,2817,2024/03/05 15:10:00,CORP\\asmith,vsys1,LAPTOP-42,Windows,10.99.0.12,corp-hip,1,profile,0,0,7340000000000000900,0x0,0,0,0,0,,edge-fw01,1,2001:db8::12,a1b2c3d4,PF1ABC,aa:bb:cc:dd:ee:ff,2024-03-05T15:10:00.000+00:00";
         let (v, r) = run(hip);
         r.unwrap();
+        // The IPv6 column only fills in when the IPv4 one is empty or 0.0.0.0.
         assert_eq!(v["source"]["ip"], "10.99.0.12");
-        assert_eq!(v["panw"]["panos"]["source"]["ipv6"], "2001:db8::12");
+        let (v6, _) = run(&hip.replace(",10.99.0.12,", ",0.0.0.0,"));
+        assert_eq!(v6["source"]["ip"], "2001:db8::12");
+        assert_eq!(v6["network"]["type"], "ipv6");
         assert_eq!(v["host"]["mac"], "AA-BB-CC-DD-EE-FF");
 
         let auth = "1,2024/03/05 15:20:00,011901002345,AUTHENTICATION,0,2817,2024/03/05 15:20:00,vsys1,192.0.2.77,asmith,corp\\asmith,,auth-policy-1,1,4711,Okta,,radius-prof,,GP,authenticated,1,7340000000000001000,0x0,0,0,0,0,,edge-fw01,1,RADIUS";

@@ -788,21 +788,29 @@ pub fn split_fields<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, str>>) {
         end -= 1;
     }
     let line = &line[..end];
+    // One validation for the whole line; fields of a valid line are then plain sub-slices.
+    let text = std::str::from_utf8(line).ok();
+    let field = |a: usize, b: usize| -> Cow<'a, str> {
+        match text {
+            Some(t) => Cow::Borrowed(t.get(a..b).unwrap_or("")),
+            None => String::from_utf8_lossy(line.get(a..b).unwrap_or(&[])),
+        }
+    };
     let mut pos = 0;
     loop {
         let rest = &line[pos..];
         if rest.first() == Some(&b'"') {
-            let (field, used) = quoted_field(rest);
-            out.push(field);
+            let (value, used) = quoted_field(rest);
+            out.push(value);
             pos += used;
         } else {
             match memchr::memchr(b',', rest) {
                 Some(i) => {
-                    out.push(String::from_utf8_lossy(&rest[..i]));
+                    out.push(field(pos, pos + i));
                     pos += i;
                 }
                 None => {
-                    out.push(String::from_utf8_lossy(rest));
+                    out.push(field(pos, line.len()));
                     return;
                 }
             }

@@ -141,17 +141,23 @@ pub fn parse_event<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> Result<(), XmlErr
             }
             Event::Text(t) => {
                 if p.leaf.is_some() {
-                    let raw = bytes_to_str(t.into_inner());
-                    let text = match raw {
-                        Cow::Borrowed(s) => unescape_or_raw(s),
-                        Cow::Owned(s) => Cow::Owned(unescape_or_raw(&s).into_owned()),
+                    let text = match slice_of(xml, &t) {
+                        Some(s) => unescape_or_raw(s),
+                        None => {
+                            let s = bytes_to_str(t.into_inner());
+                            Cow::Owned(unescape_or_raw(&s).into_owned())
+                        }
                     };
                     p.push_text(text);
                 }
             }
             Event::CData(c) => {
                 if p.leaf.is_some() {
-                    p.push_text(bytes_to_str(c.into_inner()));
+                    let text = match slice_of(xml, &c) {
+                        Some(s) => Cow::Borrowed(s),
+                        None => Cow::Owned(bytes_to_str(c.into_inner()).into_owned()),
+                    };
+                    p.push_text(text);
                 }
             }
             Event::Eof => break,
@@ -334,135 +340,73 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn system_element(&mut self, name: &[u8], e: &BytesStart<'_>) -> Option<Leaf> {
+        let ev = &mut *self.ev;
+        let src = self.src;
         match name {
-            b"Provider" => {
-                for (k, v) in self.attrs(e) {
-                    match k {
-                        "Name" => self.ev.provider_name = Some(v),
-                        "Guid" => self.ev.provider_guid = Some(v),
-                        "EventSourceName" => self.ev.event_source_name = Some(v),
-                        _ => {}
-                    }
-                }
-                None
-            }
+            b"Provider" => attrs(src, e, |k, v| match k {
+                "Name" => ev.provider_name = Some(v),
+                "Guid" => ev.provider_guid = Some(v),
+                "EventSourceName" => ev.event_source_name = Some(v),
+                _ => {}
+            }),
             b"EventID" => {
-                for (k, v) in self.attrs(e) {
+                attrs(src, e, |k, v| {
                     if k == "Qualifiers" {
-                        self.ev.qualifiers = Some(v);
+                        ev.qualifiers = Some(v);
                     }
-                }
-                Some(Leaf::EventId)
+                });
+                return Some(Leaf::EventId);
             }
-            b"Version" => Some(Leaf::Version),
-            b"Level" => Some(Leaf::Level),
-            b"Task" => Some(Leaf::Task),
-            b"Opcode" => Some(Leaf::Opcode),
-            b"Keywords" => Some(Leaf::Keywords),
-            b"EventRecordID" => Some(Leaf::RecordId),
-            b"Channel" => Some(Leaf::Channel),
-            b"Computer" => Some(Leaf::Computer),
-            b"TimeCreated" => {
-                for (k, v) in self.attrs(e) {
-                    if k == "SystemTime" {
-                        self.ev.time_created = Some(v);
-                    }
+            b"Version" => return Some(Leaf::Version),
+            b"Level" => return Some(Leaf::Level),
+            b"Task" => return Some(Leaf::Task),
+            b"Opcode" => return Some(Leaf::Opcode),
+            b"Keywords" => return Some(Leaf::Keywords),
+            b"EventRecordID" => return Some(Leaf::RecordId),
+            b"Channel" => return Some(Leaf::Channel),
+            b"Computer" => return Some(Leaf::Computer),
+            b"TimeCreated" => attrs(src, e, |k, v| {
+                if k == "SystemTime" {
+                    ev.time_created = Some(v);
                 }
-                None
-            }
-            b"Correlation" => {
-                for (k, v) in self.attrs(e) {
-                    match k {
-                        "ActivityID" => self.ev.activity_id = Some(v),
-                        "RelatedActivityID" => self.ev.related_activity_id = Some(v),
-                        _ => {}
-                    }
+            }),
+            b"Correlation" => attrs(src, e, |k, v| match k {
+                "ActivityID" => ev.activity_id = Some(v),
+                "RelatedActivityID" => ev.related_activity_id = Some(v),
+                _ => {}
+            }),
+            b"Execution" => attrs(src, e, |k, v| match k {
+                "ProcessID" => ev.process_id = Some(v),
+                "ThreadID" => ev.thread_id = Some(v),
+                _ => {}
+            }),
+            b"Security" => attrs(src, e, |k, v| {
+                if k == "UserID" {
+                    ev.user_id = Some(v);
                 }
-                None
-            }
-            b"Execution" => {
-                for (k, v) in self.attrs(e) {
-                    match k {
-                        "ProcessID" => self.ev.process_id = Some(v),
-                        "ThreadID" => self.ev.thread_id = Some(v),
-                        _ => {}
-                    }
-                }
-                None
-            }
-            b"Security" => {
-                for (k, v) in self.attrs(e) {
-                    if k == "UserID" {
-                        self.ev.user_id = Some(v);
-                    }
-                }
-                None
-            }
-            _ => None,
+            }),
+            _ => {}
         }
+        None
     }
 
     fn event_data_element(&mut self, name: &[u8], e: &BytesStart<'_>) -> Option<Leaf> {
         let key: Str<'a> = match name {
             b"Data" => {
                 self.data_index += 1;
-                let named = self.attrs(e).into_iter().find(|(k, _)| *k == "Name");
-                match named {
-                    Some((_, v)) if !v.is_empty() => v,
-                    _ => Cow::Owned(format!("param{}", self.data_index)),
-                }
+                let mut named = None;
+                attrs(self.src, e, |k, v| {
+                    if k == "Name" && !v.is_empty() {
+                        named = Some(v);
+                    }
+                });
+                named.unwrap_or_else(|| Cow::Owned(format!("param{}", self.data_index)))
             }
             b"Binary" => Cow::Borrowed("Binary"),
             _ => return None,
         };
         self.ev.event_data.push((key, Cow::Borrowed("")));
         Some(Leaf::Data(self.ev.event_data.len() - 1))
-    }
-
-    /// The element's attributes, borrowed from the input when they need no unescaping.
-    fn attrs(&self, e: &BytesStart<'_>) -> Vec<(&'static str, Str<'a>)> {
-        let raw: &[u8] = e;
-        let name_len = e.name().as_ref().len();
-        // The reader hands out slices of `src`: locate ours (checked by content) so that the
-        // values can borrow from the input rather than from the event.
-        let src: &'a str = self.src;
-        let start = (raw.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize);
-        let content: Option<&'a str> = start
-            .checked_add(raw.len())
-            .and_then(|end| src.get(start..end))
-            .filter(|s| s.as_bytes() == raw);
-        let Some(content) = content else {
-            return self.attrs_owned(&String::from_utf8_lossy(raw), name_len);
-        };
-        let mut it = Attributes::new(content, name_len);
-        it.with_checks(false);
-        let mut out = Vec::new();
-        for a in it.flatten() {
-            let Some(k) = known_attr(a.key.local_name().as_ref()) else {
-                continue;
-            };
-            let v = match a.value {
-                Cow::Borrowed(b) => match std::str::from_utf8(b) {
-                    Ok(s) => unescape_or_raw(s),
-                    Err(_) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
-                },
-                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
-            };
-            out.push((k, v));
-        }
-        out
-    }
-
-    fn attrs_owned(&self, content: &str, name_len: usize) -> Vec<(&'static str, Str<'a>)> {
-        let mut it = Attributes::new(content, name_len);
-        it.with_checks(false);
-        it.flatten()
-            .filter_map(|a| {
-                let k = known_attr(a.key.local_name().as_ref())?;
-                let s = String::from_utf8_lossy(&a.value);
-                Some((k, Cow::Owned(unescape_or_raw(&s).into_owned())))
-            })
-            .collect()
     }
 
     fn commit(&mut self, leaf: Leaf, text: Str<'a>) {
@@ -513,6 +457,48 @@ impl<'a> Parser<'a, '_> {
                 if let Some(t) = trimmed(text) {
                     ev.keyword_names.push(t);
                 }
+            }
+        }
+    }
+}
+
+/// The part of `src` that `raw` (a slice handed out by the reader) covers, so that values can
+/// borrow from the input; checked by position, without re-validating UTF-8.
+fn slice_of<'a>(src: &'a str, raw: &[u8]) -> Option<&'a str> {
+    let start = (raw.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize);
+    let end = start.checked_add(raw.len())?;
+    let s = src.get(start..end)?;
+    (s.as_ptr() == raw.as_ptr()).then_some(s)
+}
+
+/// Calls `f` with each attribute the parser knows, its value borrowed from the input when it
+/// needs no unescaping.
+fn attrs<'a>(src: &'a str, e: &BytesStart<'_>, mut f: impl FnMut(&'static str, Str<'a>)) {
+    let name_len = e.name().as_ref().len();
+    if let Some(content) = slice_of(src, e) {
+        let mut it = Attributes::new(content, name_len);
+        it.with_checks(false);
+        for a in it.flatten() {
+            let Some(k) = known_attr(a.key.local_name().as_ref()) else {
+                continue;
+            };
+            let v = match a.value {
+                Cow::Borrowed(b) => match slice_of(src, b) {
+                    Some(s) => unescape_or_raw(s),
+                    None => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+                },
+                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+            };
+            f(k, v);
+        }
+    } else {
+        let owned = String::from_utf8_lossy(e);
+        let mut it = Attributes::new(&owned, name_len);
+        it.with_checks(false);
+        for a in it.flatten() {
+            if let Some(k) = known_attr(a.key.local_name().as_ref()) {
+                let s = String::from_utf8_lossy(&a.value);
+                f(k, Cow::Owned(unescape_or_raw(&s).into_owned()));
             }
         }
     }
