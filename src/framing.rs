@@ -41,7 +41,29 @@ struct JsonScan {
     started: bool,
 }
 
+/// Picks a framing from the first bytes of a stream: `{`/`[` → JSON documents, `<?xml`, `<Event`
+/// or an `evtx_dump` `Record N` header → XML events, anything else → lines.
+pub fn sniff(head: &[u8]) -> Framing {
+    let t = head.trim_ascii_start();
+    match t.first() {
+        Some(b'{') | Some(b'[') => Framing::JsonDocument,
+        _ if t.starts_with(b"<?xml") || t.starts_with(b"<Event") => Framing::XmlEvents,
+        _ if t.starts_with(b"Record ") => {
+            let after = t.get(7..).unwrap_or(&[]);
+            let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+            let rest = after.get(digits..).unwrap_or(&[]).trim_ascii_start();
+            if digits > 0 && (rest.starts_with(b"<?xml") || rest.starts_with(b"<Event")) {
+                Framing::XmlEvents
+            } else {
+                Framing::Lines
+            }
+        }
+        _ => Framing::Lines,
+    }
+}
+
 impl Framer {
+    /// `Framing::Auto` decides on the first bytes fed.
     pub fn new(mode: Framing, max_bytes: usize, start_offset: u64) -> Self {
         Framer {
             mode,
@@ -77,9 +99,79 @@ impl Framer {
 
     /// The next complete record, if any. `eof` also emits a final record without a delimiter.
     pub fn next_record(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
+        if self.mode == Framing::Auto {
+            let head = &self.buf[self.taken..];
+            // Wait for enough bytes to decide, unless that is all there is.
+            if head.trim_ascii_start().len() < 64
+                && !eof
+                && memchr::memchr(b'\n', head.trim_ascii_start()).is_none()
+            {
+                return None;
+            }
+            self.mode = sniff(head);
+        }
         match self.mode {
-            Framing::Lines => self.next_line(eof),
+            Framing::Lines | Framing::Auto => self.next_line(eof),
             Framing::JsonDocument => self.next_json(eof),
+            Framing::XmlEvents => self.next_xml(eof),
+        }
+    }
+
+    fn next_xml(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
+        const OPEN: &[u8] = b"<Event";
+        const CLOSE: &[u8] = b"</Event>";
+        let start = self.taken;
+        let rest = &self.buf[start..];
+        // The next `<Event` followed by a space or `>` (not `<Events>` or `<EventData>`).
+        let mut from = 0;
+        let open = loop {
+            let Some(i) = memchr::memmem::find(&rest[from..], OPEN) else {
+                // Keep a tail that could be the start of a split `<Event`.
+                let keep = rest.len().min(OPEN.len());
+                self.taken = self.buf.len() - keep;
+                if eof {
+                    self.taken = self.buf.len();
+                }
+                return None;
+            };
+            let at = from + i;
+            match rest.get(at + OPEN.len()) {
+                Some(b' ') | Some(b'>') | Some(b'\t') | Some(b'\r') | Some(b'\n') => break at,
+                Some(_) => from = at + OPEN.len(),
+                None if eof => {
+                    self.taken = self.buf.len();
+                    return None;
+                }
+                None => {
+                    self.taken = start + at;
+                    return None;
+                }
+            }
+        };
+        // Skipped text between events (record headers, declarations) is consumed.
+        let rec_start = start + open;
+        self.taken = rec_start;
+        let body = &self.buf[rec_start..];
+        match memchr::memmem::find(body, CLOSE) {
+            Some(i) if i + CLOSE.len() <= self.max_bytes => {
+                let len = i + CLOSE.len();
+                Some(self.emit(rec_start, rec_start + len, len, false))
+            }
+            Some(i) => {
+                let len = i + CLOSE.len();
+                let max = self.max_bytes;
+                Some(self.emit(rec_start, rec_start + max, len, true))
+            }
+            None if body.len() > self.max_bytes => {
+                // The rest of it is skipped by the next search for `<Event`.
+                let max = self.max_bytes;
+                Some(self.emit(rec_start, rec_start + max, max, true))
+            }
+            None if eof => {
+                let len = body.len();
+                Some(self.emit(rec_start, rec_start + len, len, false))
+            }
+            None => None,
         }
     }
 
@@ -358,6 +450,28 @@ mod tests {
             r.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
             ["plain text", "{\"a\":1}"]
         );
+    }
+
+    #[test]
+    fn xml_events_skip_headers_and_span_lines() {
+        let text = b"Record 1\n<?xml version=\"1.0\"?>\n<Event xmlns=\"x\">\n <System><EventID>1</EventID></System>\n <EventData/>\n</Event>\nRecord 2\n<Event><System/></Event>";
+        let r = all(
+            Framing::Auto,
+            1 << 20,
+            &[&text[..20], &text[20..50], &text[50..]],
+        );
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0].1.starts_with("<Event xmlns") && r[0].1.ends_with("</Event>"));
+        assert_eq!(r[1].1, "<Event><System/></Event>");
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"  {\"Records\""), Framing::JsonDocument);
+        assert_eq!(sniff(b"Record 12\n<?xml"), Framing::XmlEvents);
+        assert_eq!(sniff(b"<Event xmlns"), Framing::XmlEvents);
+        assert_eq!(sniff(b"Record of the day: sold 3 units"), Framing::Lines);
+        assert_eq!(sniff(b"<13>Oct 11 host app: x"), Framing::Lines);
     }
 
     #[test]

@@ -119,16 +119,8 @@ fn read_all(
                 b.inc(n as u64);
             }
             let eof = n == 0;
-            // Recognise JSON documents (CloudTrail `Records` files, pretty JSON) by the first byte.
-            let f = framer.get_or_insert_with(|| {
-                let first = buf[..n].iter().find(|b| !b.is_ascii_whitespace());
-                let mode = if matches!(first, Some(b'{') | Some(b'[')) {
-                    Framing::JsonDocument
-                } else {
-                    Framing::Lines
-                };
-                Framer::new(mode, 16 << 20, 0)
-            });
+            // JSON documents, XML events or lines, recognised by content.
+            let f = framer.get_or_insert_with(|| Framer::new(Framing::Auto, 16 << 20, 0));
             f.feed(&buf[..n]);
             while let Some((frame, rec)) = f.next_record(eof) {
                 batch.push(rec, Some(frame.offset), frame.truncated);

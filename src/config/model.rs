@@ -71,6 +71,11 @@ pub enum Framing {
     Lines,
     /// Whole JSON values, which may span lines (CloudTrail `Records` files, pretty-printed JSON).
     JsonDocument,
+    /// Windows `<Event>…</Event>` elements, which may span lines; text between them is skipped
+    /// (`evtx_dump` renderings, XML exports).
+    XmlEvents,
+    /// Chosen per file from its first bytes: JSON documents, XML events, or lines.
+    Auto,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
