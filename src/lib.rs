@@ -11,5 +11,6 @@ pub mod inputs;
 pub mod metrics;
 pub mod normalize;
 pub mod outputs;
+pub mod parse;
 pub mod pipeline;
 pub mod source_type;

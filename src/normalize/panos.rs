@@ -158,12 +158,20 @@ struct CompiledType {
 #[derive(Debug)]
 pub struct PanosNormalizer {
     types: Vec<CompiledType>,
+    /// The positions a type column can have, the usual one (3) first.
+    type_indices: Vec<usize>,
 }
 
 impl PanosNormalizer {
     pub fn new(schema: PanosSchema) -> Self {
-        let types = schema.log_types().iter().map(compile_type).collect();
-        PanosNormalizer { types }
+        let types: Vec<CompiledType> = schema.log_types().iter().map(compile_type).collect();
+        let mut type_indices: Vec<usize> = types.iter().map(|t| t.type_index).collect();
+        type_indices.sort_by_key(|&i| (i != 3, i));
+        type_indices.dedup();
+        PanosNormalizer {
+            types,
+            type_indices,
+        }
     }
 
     /// Writes the ECS fields of `payload` into `doc`. On a failure (unknown type, too few columns,
@@ -193,8 +201,6 @@ impl PanosNormalizer {
         ctx: &Context,
         doc: &mut Doc,
     ) -> Result<(), ParseFailure> {
-        let fields = fields;
-
         let Some(ty) = self.find_type(fields) else {
             let shown = fields.get(3).map_or("", |f| f.as_ref());
             return Err(ParseFailure::new(format!(
@@ -222,7 +228,10 @@ impl PanosNormalizer {
         if let Some(t) = time {
             doc.insert("@timestamp", t);
         }
-        let subtype = layout.subtype.and_then(|i| fields.get(i)).map(|s| s.as_ref());
+        let subtype = layout
+            .subtype
+            .and_then(|i| fields.get(i))
+            .map(|s| s.as_ref());
         write_columns(layout, fields, ctx, doc, subtype);
         write_event(ty, layout, fields, doc);
 
@@ -244,8 +253,8 @@ impl PanosNormalizer {
     }
 
     fn find_type(&self, fields: &[Cow<'_, str>]) -> Option<&CompiledType> {
-        // The usual position first, then the short AUDIT header.
-        for idx in [3usize, 2] {
+        // The usual position first, then others such as the short AUDIT header.
+        for &idx in &self.type_indices {
             if let Some(value) = fields.get(idx) {
                 let value = value.as_ref();
                 if let Some(t) = self
@@ -265,14 +274,18 @@ thread_local! {
     /// The split buffer, kept between records: allocating ~3 KiB per record costs more than the
     /// split itself (and makes glibc consolidate its free lists).
     static FIELD_BUFFER: std::cell::RefCell<Vec<Cow<'static, str>>> =
-        std::cell::RefCell::new(Vec::new());
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The recycled buffer, emptied and re-typed for this payload's lifetime. Collecting an empty
 /// `IntoIter` into a `Vec` of the same layout reuses the allocation.
 fn take_field_buffer<'a>() -> Vec<Cow<'a, str>> {
     let mut buf = FIELD_BUFFER
-        .try_with(|b| b.try_borrow_mut().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default())
+        .try_with(|b| {
+            b.try_borrow_mut()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     buf.clear();
     let mut buf: Vec<Cow<'a, str>> = buf.into_iter().collect();
@@ -283,6 +296,10 @@ fn take_field_buffer<'a>() -> Vec<Cow<'a, str>> {
 }
 
 fn give_back_field_buffer(mut buf: Vec<Cow<'_, str>>) {
+    // A freak line with thousands of commas should not pin its buffer for the thread's life.
+    if buf.capacity() > 4096 {
+        return;
+    }
     buf.clear();
     let buf: Vec<Cow<'static, str>> = buf.into_iter().map(|_| Cow::Borrowed("")).collect();
     let _ = FIELD_BUFFER.try_with(|b| {
@@ -447,7 +464,12 @@ fn parse_time(s: &str, ctx: &Context) -> Option<DateTime<FixedOffset>> {
 }
 
 fn parse_panos_naive(b: &[u8]) -> Option<NaiveDateTime> {
-    if b.len() != 19 || b[4] != b'/' || b[7] != b'/' || b[10] != b' ' || b[13] != b':' || b[16] != b':'
+    if b.len() != 19
+        || b[4] != b'/'
+        || b[7] != b'/'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -549,7 +571,12 @@ fn write_columns<'a>(
         };
         let v = raw.as_ref();
         // Blank (or white-space only, seen in custom formats) means "no value".
-        if v.trim_ascii().is_empty() || skip.contains(&m.index) {
+        let blank = match v.as_bytes().first() {
+            None => true,
+            Some(b' ') | Some(b'\t') => v.trim_ascii().is_empty(),
+            Some(_) => false,
+        };
+        if blank || skip.contains(&m.index) {
             continue;
         }
         convert(m, v, ctx, doc, subtype, &mut seen);
@@ -623,7 +650,9 @@ fn convert<'a>(
             if ip.is_unspecified() {
                 return;
             }
-            let free = doc.get(m.key).is_none_or(|cur| cur.as_str() == Some("0.0.0.0"));
+            let free = doc
+                .get(m.key)
+                .is_none_or(|cur| cur.as_str() == Some("0.0.0.0"));
             if free {
                 doc.insert(m.key, v.to_owned());
                 if let Some(kind) = m.related {
@@ -901,7 +930,12 @@ fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str
     doc.insert("event.kind", ty.kind);
     doc.insert(
         "event.category",
-        Value::Array(ty.category.iter().map(|c| Value::Str((*c).to_owned())).collect()),
+        Value::Array(
+            ty.category
+                .iter()
+                .map(|c| Value::Str((*c).to_owned()))
+                .collect(),
+        ),
     );
     if let Some(v) = col(layout.event_action_col) {
         if let Some((_, a)) = ty.action_map.iter().find(|(k, _)| k == v) {
@@ -930,7 +964,12 @@ fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str
     if !types.is_empty() {
         doc.insert(
             "event.type",
-            Value::Array(types.into_iter().map(|t| Value::Str(t.to_owned())).collect()),
+            Value::Array(
+                types
+                    .into_iter()
+                    .map(|t| Value::Str(t.to_owned()))
+                    .collect(),
+            ),
         );
     }
     if let Some(rule) = &ty.outcome {
@@ -976,7 +1015,11 @@ mod tests {
     fn sorted(v: &serde_json::Value) -> Vec<String> {
         let mut out: Vec<String> = v
             .as_array()
-            .map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort();
         out
@@ -993,7 +1036,10 @@ mod tests {
         assert_eq!(v["@timestamp"], "2024-03-05T10:11:10.512+01:00");
         assert_eq!(v["event"]["kind"], "event");
         assert_eq!(v["event"]["category"], json!(["network"]));
-        assert_eq!(sorted(&v["event"]["type"]), ["allowed", "connection", "end"]);
+        assert_eq!(
+            sorted(&v["event"]["type"]),
+            ["allowed", "connection", "end"]
+        );
         assert_eq!(v["event"]["action"], "flow_terminated");
         assert_eq!(v["event"]["outcome"], "success");
         assert_eq!(v["event"]["duration"], 30_000_000_000i64);
@@ -1007,7 +1053,10 @@ mod tests {
         assert_eq!(v["source"]["nat"]["port"], 40211);
         assert_eq!(v["source"]["bytes"], 1500);
         assert_eq!(v["source"]["packets"], 12);
-        assert_eq!(v["source"]["user"], json!({"name": "jdoe", "domain": "CORP"}));
+        assert_eq!(
+            v["source"]["user"],
+            json!({"name": "jdoe", "domain": "CORP"})
+        );
         assert_eq!(v["user"], json!({"name": "jdoe", "domain": "CORP"}));
         assert_eq!(v["destination"]["ip"], "198.51.100.7");
         assert_eq!(v["destination"]["port"], 443);
@@ -1059,14 +1108,19 @@ mod tests {
 
     #[test]
     fn timestamps_use_the_configured_zone_and_skip_epoch_high_res() {
-        let mut line = TRAFFIC_END.replace("2024-03-05T10:11:10.512+01:00", "1969-12-31T16:00:00.000-08:00");
+        let mut line = TRAFFIC_END.replace(
+            "2024-03-05T10:11:10.512+01:00",
+            "1969-12-31T16:00:00.000-08:00",
+        );
         line = line.replace("2024/03/05 10:11:10,10.20", "2024/07/05 10:11:10,10.20");
         let c = Context::new(
             "2024-08-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap(),
             chrono_tz::Europe::Paris,
         );
         let mut doc = Doc::new();
-        normalizer().normalize(line.as_bytes(), &c, &mut doc).unwrap();
+        normalizer()
+            .normalize(line.as_bytes(), &c, &mut doc)
+            .unwrap();
         assert_eq!(doc.to_json()["@timestamp"], "2024-07-05T10:11:10+02:00");
     }
 
@@ -1087,13 +1141,19 @@ mod tests {
         assert_eq!(v["event"]["type"], json!(["denied"]));
         assert_eq!(v["event"]["severity"], 5);
         assert_eq!(v["log"]["level"], "informational");
-        assert_eq!(v["url"]["original"], "shop.example.com:8080/cart/view.php?id=7&x=a,b");
+        assert_eq!(
+            v["url"]["original"],
+            "shop.example.com:8080/cart/view.php?id=7&x=a,b"
+        );
         assert_eq!(v["url"]["domain"], "shop.example.com");
         assert_eq!(v["url"]["port"], 8080);
         assert_eq!(v["url"]["path"], "/cart/view.php");
         assert_eq!(v["url"]["query"], "id=7&x=a,b");
         assert_eq!(v["url"]["extension"], "php");
-        assert_eq!(v["panw"]["panos"]["threat"], json!({"id": "9999", "name": "URL-filtering"}));
+        assert_eq!(
+            v["panw"]["panos"]["threat"],
+            json!({"id": "9999", "name": "URL-filtering"})
+        );
         assert_eq!(v["panw"]["panos"]["url"]["category"], "shopping");
         assert_eq!(
             v["panw"]["panos"]["url_category_list"],
@@ -1101,11 +1161,15 @@ mod tests {
         );
         assert_eq!(v["network"]["direction"], "inbound");
         assert_eq!(v["http"]["request"]["method"], "GET");
-        assert_eq!(v["user_agent"]["original"], "Mozilla/5.0 (X11; Linux x86_64)");
+        assert_eq!(
+            v["user_agent"]["original"],
+            "Mozilla/5.0 (X11; Linux x86_64)"
+        );
         assert_eq!(v["labels"]["temporary_match"], true);
         assert_eq!(v["labels"]["file_submitted_to_WildFire"], json!(null));
-        // Trailing column beyond the known layout is kept, not fatal.
-        assert_eq!(v["panw"]["panos"]["http2_connection"], "0");
+        assert_eq!(v["rule"]["uuid"], "6b7e0c0a-1d2e-4f3a-9b8c-7d6e5f4a3b2c");
+        // Placeholder zeros are left out.
+        assert!(v["panw"]["panos"].get("http2_connection").is_none());
     }
 
     #[test]
@@ -1117,7 +1181,10 @@ mod tests {
         let (v, _) = run(&base.replace(",block-url,", ",reset-both,"));
         assert_eq!(v["event"]["action"], "exploit_detected");
         assert_eq!(v["event"]["severity"], 1);
-        assert_eq!(v["panw"]["panos"]["threat"], json!({"id": "91234", "name": "Example RCE Attempt"}));
+        assert_eq!(
+            v["panw"]["panos"]["threat"],
+            json!({"id": "91234", "name": "Example RCE Attempt"})
+        );
         assert!(v.get("url").is_none());
 
         let file = THREAT_URL.replace(",url,", ",file,").replace(
@@ -1136,7 +1203,10 @@ mod tests {
         let line = "1,2024/03/05 12:00:00,011901002345,SYSTEM,general,2817,2024/03/05 12:00:00,,general,,0,0,general,medium,\"Update job failed: server unreachable, retrying\",7340000000000000500,0x0,0,0,0,0,,edge-fw01,0,0,2024-03-05T12:00:00.250-05:00";
         let (v, r) = run(line);
         r.unwrap();
-        assert_eq!(v["message"], "Update job failed: server unreachable, retrying");
+        assert_eq!(
+            v["message"],
+            "Update job failed: server unreachable, retrying"
+        );
         assert_eq!(v["event"]["category"], json!(["configuration"]));
         assert_eq!(v["event"]["code"], "general");
         assert_eq!(v["event"]["severity"], 3);
@@ -1194,7 +1264,10 @@ mod tests {
         let userid = "1,2024/03/05 15:00:00,011901002345,USERID,login,2817,2024/03/05 15:00:00,vsys1,10.20.1.15,bob@corp.example,dc01,0,1,2700,0,0,active-directory,,7340000000000000800,0x0,0,0,0,0,,edge-fw01,1,,2024/03/05 15:00:00,1,0x0,bob";
         let (v, r) = run(userid);
         r.unwrap();
-        assert_eq!(v["source"]["user"], json!({"name": "bob", "domain": "corp.example"}));
+        assert_eq!(
+            v["source"]["user"],
+            json!({"name": "bob", "domain": "corp.example"})
+        );
         assert_eq!(v["event"]["category"], json!(["network", "iam"]));
         assert_eq!(v["source"]["ip"], "10.20.1.15");
 
@@ -1213,14 +1286,20 @@ mod tests {
         r.unwrap();
         assert_eq!(v["event"]["category"], json!(["authentication"]));
         assert_eq!(v["event"]["outcome"], "success");
-        assert_eq!(v["source"]["user"]["name"], json!(["asmith", "corp\\asmith"]));
+        assert_eq!(
+            v["source"]["user"]["name"],
+            json!(["asmith", "corp\\asmith"])
+        );
         assert_eq!(sorted(&v["related"]["user"]), ["asmith", "corp\\asmith"]);
 
         let audit = "Mar  5 15:30:00 198.51.100.1 011901002345,2024/03/05 15:30:00,AUDIT,2817,gui-op,netadmin,\"<show><system><info/></system></show>\",success";
         let (v, r) = run(audit);
         r.unwrap();
         assert_eq!(v["observer"]["serial_number"], "011901002345");
-        assert_eq!(v["panw"]["panos"]["event"]["action"], "<show><system><info/></system></show>");
+        assert_eq!(
+            v["panw"]["panos"]["event"]["action"],
+            "<show><system><info/></system></show>"
+        );
         assert_eq!(v["event"]["outcome"], "success");
         assert_eq!(v["@timestamp"], "2024-03-05T15:30:00Z");
     }
@@ -1233,11 +1312,17 @@ mod tests {
         assert_eq!(v["tls"]["version"], "1.3");
         assert_eq!(v["tls"]["version_protocol"], "tls");
         assert_eq!(v["tls"]["cipher"], "AES_128_GCM");
-        assert_eq!(v["tls"]["client"]["hash"]["md5"], "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            v["tls"]["client"]["hash"]["md5"],
+            "0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(v["tls"]["client"]["server_name"], "www.example.com");
         assert_eq!(v["event"]["outcome"], "success");
         assert_eq!(v["labels"]["ssl_decrypted"], true);
-        assert_eq!(v["related"]["hash"], json!(["0123456789abcdef0123456789abcdef"]));
+        assert_eq!(
+            v["related"]["hash"],
+            json!(["0123456789abcdef0123456789abcdef"])
+        );
     }
 
     #[test]
@@ -1250,7 +1335,8 @@ mod tests {
         assert!(r.unwrap_err().0.contains("too few"));
         assert_eq!(v["observer"]["serial_number"], "011901002345");
 
-        let (v, r) = run("1,2024/03/05 10:11:12,011901002345,TRAFFIC,end,1,not a time,192.0.2.1,192.0.2.2");
+        let (v, r) =
+            run("1,2024/03/05 10:11:12,011901002345,TRAFFIC,end,1,not a time,192.0.2.1,192.0.2.2");
         assert!(r.unwrap_err().0.contains("generated time"));
         assert_eq!(v["source"]["ip"], "192.0.2.1");
         assert!(v.get("@timestamp").is_none());
@@ -1262,7 +1348,9 @@ mod tests {
         let (v, r) = run(&line);
         r.unwrap();
         assert_eq!(v["source"]["ip"], "10.20.1.15");
-        let line = TRAFFIC_END.replacen("1,", ",", 1).replace(",53122,", ",notaport,");
+        let line = TRAFFIC_END
+            .replacen("1,", ",", 1)
+            .replace(",53122,", ",notaport,");
         let (v, r) = run(&line);
         r.unwrap();
         assert!(v["source"].get("port").is_none());
@@ -1273,7 +1361,10 @@ mod tests {
     fn extra_trailing_columns_are_kept() {
         let (v, r) = run(&format!("{TRAFFIC_END},future-a,,future-c"));
         r.unwrap();
-        assert_eq!(v["panw"]["panos"]["extra"], json!(["future-a", "", "future-c"]));
+        assert_eq!(
+            v["panw"]["panos"]["extra"],
+            json!(["future-a", "", "future-c"])
+        );
     }
 
     #[test]
@@ -1298,6 +1389,96 @@ mod tests {
             }
             doc.clear();
             let _ = n.normalize(s, &c, &mut doc);
+        }
+    }
+
+    #[test]
+    fn tunnel_iptag_correlation_gtp_sctp() {
+        let tunnel = "1,2024/03/05 17:00:00,011901002345,START,start,2817,2024/03/05 17:00:00,10.1.1.1,10.2.2.2,0.0.0.0,0.0.0.0,Allow-GRE,,,gre,vsys1,inside,outside,ethernet1/3,ethernet1/1,fwd-all,,5001,1,0,0,0,0,0x0,gre,allow,informational,99,0x0,10.0.0.0-10.255.255.255,10.0.0.0-10.255.255.255,0,0,0,0,,edge-fw01,0,,0,,GRE,100,60,40,2,1,1,1,0,0,0,1,0,n/a,from-policy,2024/03/05 16:59:00,60,Inspect-GRE,,,,,,,,2024-03-05T17:00:00.123+00:00";
+        let (v, r) = run(tunnel);
+        r.unwrap();
+        assert_eq!(v["event"]["action"], "flow_started");
+        assert_eq!(v["rule"]["name"], "Inspect-GRE");
+        assert_eq!(v["panw"]["panos"]["ruleset"], "Allow-GRE");
+        assert_eq!(v["event"]["duration"], 60_000_000_000i64);
+        assert_eq!(v["@timestamp"], "2024-03-05T17:00:00.123Z");
+
+        let iptag = "1,2024/03/05 17:10:00,011901002345,IPTAG,0,2817,2024/03/05 17:10:00,vsys1,192.0.2.33,quarantine,register,1,3600,XMLAPI,xml-api,,7340000000000001100,0x0,0,0,0,0,,edge-fw01,1,2024-03-05T17:10:00.000+00:00";
+        let (v, r) = run(iptag);
+        r.unwrap();
+        assert_eq!(v["source"]["ip"], "192.0.2.33");
+        assert_eq!(v["event"]["code"], "register");
+        assert_eq!(v["panw"]["panos"]["tag"]["name"], "quarantine");
+
+        let corr = "1,2024/03/05 17:20:00,011901002345,CORRELATION,0,2817,2024/03/05 17:20:00,10.20.1.15,CORP\\jdoe,vsys1,compromised-host,critical,0,0,0,0,,edge-fw01,1,beacon-detection,6005,\"Host visited known C2 domains 12 times\"";
+        let (v, r) = run(corr);
+        r.unwrap();
+        assert_eq!(v["message"], "Host visited known C2 domains 12 times");
+        assert_eq!(v["event"]["severity"], 1);
+        assert_eq!(v["user"]["name"], "jdoe");
+
+        let sctp = "1,2024/03/05 17:30:00,011901002345,SCTP,0,2817,2024/03/05 17:30:00,10.3.3.3,10.4.4.4,,,sctp-rule,,,,vsys1,core,ran,ethernet1/5,ethernet1/6,fwd-all,,700,1,2905,2905,,,,,sctp,allow,0,0,0,0,,edge-fw01,7340000000000001200,,1,46,informational,DATA,,1,2,0,16777251,316,1,0,,0,,,,10,5,5,10,5,5";
+        let (v, r) = run(sctp);
+        r.unwrap();
+        assert_eq!(v["network"]["transport"], "sctp");
+        assert_eq!(v["observer"]["serial_number"], "011901002345");
+        assert_eq!(v["network"]["packets"], 10);
+    }
+
+    #[test]
+    fn builtin_layout_positions() {
+        let schema = PanosSchema::builtin().unwrap();
+        let pos = |t: &str, c: &str| {
+            schema
+                .log_type(t)
+                .unwrap()
+                .layouts
+                .last()
+                .unwrap()
+                .index_of(c)
+        };
+        // Anchors from the PAN-OS syslog field descriptions.
+        assert_eq!(pos("TRAFFIC", "action"), Some(30));
+        assert_eq!(pos("TRAFFIC", "device_name"), Some(52));
+        assert_eq!(pos("TRAFFIC", "high_res_timestamp"), Some(102));
+        assert_eq!(pos("THREAT", "misc"), Some(31));
+        assert_eq!(pos("THREAT", "device_name"), Some(59));
+        assert_eq!(pos("THREAT", "high_res_timestamp"), Some(107));
+        assert_eq!(pos("SYSTEM", "high_res_timestamp"), Some(25));
+        assert_eq!(pos("GLOBALPROTECT", "high_res_timestamp"), Some(36));
+    }
+
+    #[test]
+    fn random_lines_never_panic() {
+        // A small deterministic generator: header-like prefixes followed by noise rich in
+        // separators, quotes and multi-byte sequences.
+        let n = normalizer();
+        let c = ctx();
+        let mut doc = Doc::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet: &[u8] = b",,,,\"\"0123456789./:- abcTRAFFIC\xc3\xa9\xff\\@()";
+        let prefixes = [
+            "1,2024/03/05 10:11:12,011901002345,TRAFFIC,end,1,2024/03/05 10:11:12,",
+            "1,2024/03/05 10:11:12,011901002345,THREAT,url,1,2024/03/05 10:11:12,",
+            "1,2024/03/05 10:11:12,011901002345,GLOBALPROTECT,0,1,2024/03/05 10:11:12,",
+            "1,2024/03/05 10:11:12,011901002345,CONFIG,0,1,2024/03/05 10:11:12,",
+            "x,2024/03/05 10:11:12,AUDIT,",
+        ];
+        for round in 0..3000 {
+            let mut line = prefixes[round % prefixes.len()].as_bytes().to_vec();
+            let len = (next() % 400) as usize;
+            for _ in 0..len {
+                line.push(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            doc.clear();
+            let _ = n.normalize(&line, &c, &mut doc);
+            let _ = doc.to_json();
         }
     }
 

@@ -463,10 +463,8 @@ fn put_key(doc: &mut Doc, key: &'static str, v: Value) {
 fn apply(m: &Mapping, look: &Lookup<'_, '_>, doc: &mut Doc) {
     for r in &m.source.refs {
         match look.get(r) {
-            Some(raw) if !blank(raw) => {
-                if convert_into(&m.target, &m.source.conv, raw, doc) {
-                    return;
-                }
+            Some(raw) if !blank(raw) && convert_into(&m.target, &m.source.conv, raw, doc) => {
+                return;
             }
             _ => {}
         }

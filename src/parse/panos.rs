@@ -13,17 +13,50 @@ use serde::Deserialize;
 
 /// The layout files compiled into the binary, by file name.
 const BUILTIN_FILES: &[(&str, &str)] = &[
-    ("traffic.yaml", include_str!("../../parsers/panos/traffic.yaml")),
-    ("threat.yaml", include_str!("../../parsers/panos/threat.yaml")),
-    ("system.yaml", include_str!("../../parsers/panos/system.yaml")),
-    ("config.yaml", include_str!("../../parsers/panos/config.yaml")),
-    ("hipmatch.yaml", include_str!("../../parsers/panos/hipmatch.yaml")),
-    ("globalprotect.yaml", include_str!("../../parsers/panos/globalprotect.yaml")),
-    ("userid.yaml", include_str!("../../parsers/panos/userid.yaml")),
-    ("decryption.yaml", include_str!("../../parsers/panos/decryption.yaml")),
-    ("authentication.yaml", include_str!("../../parsers/panos/authentication.yaml")),
-    ("tunnel.yaml", include_str!("../../parsers/panos/tunnel.yaml")),
-    ("correlation.yaml", include_str!("../../parsers/panos/correlation.yaml")),
+    (
+        "traffic.yaml",
+        include_str!("../../parsers/panos/traffic.yaml"),
+    ),
+    (
+        "threat.yaml",
+        include_str!("../../parsers/panos/threat.yaml"),
+    ),
+    (
+        "system.yaml",
+        include_str!("../../parsers/panos/system.yaml"),
+    ),
+    (
+        "config.yaml",
+        include_str!("../../parsers/panos/config.yaml"),
+    ),
+    (
+        "hipmatch.yaml",
+        include_str!("../../parsers/panos/hipmatch.yaml"),
+    ),
+    (
+        "globalprotect.yaml",
+        include_str!("../../parsers/panos/globalprotect.yaml"),
+    ),
+    (
+        "userid.yaml",
+        include_str!("../../parsers/panos/userid.yaml"),
+    ),
+    (
+        "decryption.yaml",
+        include_str!("../../parsers/panos/decryption.yaml"),
+    ),
+    (
+        "authentication.yaml",
+        include_str!("../../parsers/panos/authentication.yaml"),
+    ),
+    (
+        "tunnel.yaml",
+        include_str!("../../parsers/panos/tunnel.yaml"),
+    ),
+    (
+        "correlation.yaml",
+        include_str!("../../parsers/panos/correlation.yaml"),
+    ),
     ("gtp.yaml", include_str!("../../parsers/panos/gtp.yaml")),
     ("sctp.yaml", include_str!("../../parsers/panos/sctp.yaml")),
     ("iptag.yaml", include_str!("../../parsers/panos/iptag.yaml")),
@@ -200,7 +233,9 @@ impl Condition {
             return false;
         }
         if let (Some(i), Some(p)) = (self.column, &self.prefix) {
-            return fields.get(i).is_some_and(|f| f.as_ref().starts_with(p.as_str()));
+            return fields
+                .get(i)
+                .is_some_and(|f| f.as_ref().starts_with(p.as_str()));
         }
         true
     }
@@ -524,8 +559,7 @@ fn invalid(file: &str, message: impl Into<String>) -> SchemaError {
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -762,7 +796,10 @@ fn compile_file(file: &str, doc: FileDoc) -> Result<LogType, SchemaError> {
     }
     let type_index = type_index.unwrap_or(3);
     if type_index > 8 {
-        return Err(invalid(file, "the `type` column must be among the first columns"));
+        return Err(invalid(
+            file,
+            "the `type` column must be among the first columns",
+        ));
     }
     Ok(LogType {
         name: doc.log_type,
@@ -788,37 +825,44 @@ pub fn split_fields<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, str>>) {
         end -= 1;
     }
     let line = &line[..end];
-    // One validation for the whole line; fields of a valid line are then plain sub-slices.
-    let text = std::str::from_utf8(line).ok();
-    let field = |a: usize, b: usize| -> Cow<'a, str> {
-        match text {
-            Some(t) => Cow::Borrowed(t.get(a..b).unwrap_or("")),
-            None => String::from_utf8_lossy(line.get(a..b).unwrap_or(&[])),
-        }
-    };
-    // PAN-OS fields are short (a few bytes on average), so a plain byte scan beats a vectorized
-    // search restarted for every field.
+    // One validation for the whole line; the fields of a valid line are then plain sub-slices.
+    match std::str::from_utf8(line) {
+        Ok(text) => split_with(line, out, |a, b| {
+            Cow::Borrowed(text.get(a..b).unwrap_or(""))
+        }),
+        Err(_) => split_with(line, out, |a, b| {
+            String::from_utf8_lossy(line.get(a..b).unwrap_or(&[]))
+        }),
+    }
+}
+
+/// The split loop. PAN-OS fields are a few bytes long on average, so a plain byte scan beats a
+/// vectorized search restarted for every field.
+#[inline(always)]
+fn split_with<'a>(
+    line: &'a [u8],
+    out: &mut Vec<Cow<'a, str>>,
+    field: impl Fn(usize, usize) -> Cow<'a, str>,
+) {
     let mut start = 0;
     let mut i = 0;
-    while i < line.len() {
-        match line[i] {
-            b'"' if i == start => {
-                let (value, used) = quoted_field(&line[i..]);
-                out.push(value);
-                i += used;
-                // Now at a comma or the end.
-                if i >= line.len() {
-                    return;
-                }
-                i += 1;
-                start = i;
+    while let Some(&b) = line.get(i) {
+        if b == b',' {
+            out.push(field(start, i));
+            i += 1;
+            start = i;
+        } else if b == b'"' && i == start {
+            let (value, used) = quoted_field(&line[i..]);
+            out.push(value);
+            // `used` ends at a comma or the end of the line.
+            i += used;
+            if i >= line.len() {
+                return;
             }
-            b',' => {
-                out.push(field(start, i));
-                i += 1;
-                start = i;
-            }
-            _ => i += 1,
+            i += 1;
+            start = i;
+        } else {
+            i += 1;
         }
     }
     out.push(field(start, line.len()));
@@ -909,7 +953,12 @@ pub fn is_panos_time(s: &[u8]) -> bool {
         && matches!(s[10], b' ' | b'T')
         && s[13] == b':'
         && s[16] == b':';
-    sep_ok && digits(0..4) && digits(5..7) && digits(8..10) && digits(11..13) && digits(14..16)
+    sep_ok
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && digits(11..13)
+        && digits(14..16)
         && digits(17..19)
 }
 
@@ -948,7 +997,10 @@ mod tests {
 
     #[test]
     fn odd_quoting_never_panics() {
-        assert_eq!(split(r#"a,"unterminated, rest"#), ["a", "unterminated, rest"]);
+        assert_eq!(
+            split(r#"a,"unterminated, rest"#),
+            ["a", "unterminated, rest"]
+        );
         assert_eq!(split(r#""x"tail,y"#), ["xtail", "y"]);
         assert_eq!(split(r#"mid"quote,"#), [r#"mid"quote"#, ""]);
         assert_eq!(split("\""), [""]);
@@ -980,7 +1032,9 @@ mod tests {
         ));
         assert!(!looks_like_panos(b"1,2024/03/05 10:11:12,0123,BOGUS,end"));
         assert!(!looks_like_panos(b"1,yesterday,0123,TRAFFIC,end"));
-        assert!(!looks_like_panos(b"CEF:0|Palo Alto Networks|PAN-OS|10.1|end|TRAFFIC|1|"));
+        assert!(!looks_like_panos(
+            b"CEF:0|Palo Alto Networks|PAN-OS|10.1|end|TRAFFIC|1|"
+        ));
         assert!(!looks_like_panos(b""));
         assert!(!looks_like_panos(b",,,"));
     }
@@ -1018,9 +1072,9 @@ mod tests {
         assert!(e.contains("used twice"), "{e}");
         let e = bad("log_type: X\nevent: {kind: nope, category: [network]}\ncolumns: [type, time_generated]\n");
         assert!(e.contains("event.kind"), "{e}");
-        let e = bad(&format!(
-            "log_type: X\nevent: {{kind: event, category: [network], outcome: {{column: action, map: {{}}}}}}\ncolumns: [type, time_generated]\n"
-        ));
+        let e = bad(
+            "log_type: X\nevent: {kind: event, category: [network], outcome: {column: action, map: {}}}\ncolumns: [type, time_generated]\n"
+        );
         assert!(e.contains("column 'action'"), "{e}");
         let two = PanosSchema::from_sources([
             ("a.yaml", "log_type: X\nevent: {kind: event, category: [network]}\ncolumns: [type, time_generated]\n"),

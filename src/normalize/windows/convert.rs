@@ -111,7 +111,7 @@ pub(crate) fn argv(cmd: &str) -> Vec<String> {
             }
             '"' => {
                 cur.extend(std::iter::repeat_n('\\', slashes / 2));
-                if slashes % 2 == 0 {
+                if slashes.is_multiple_of(2) {
                     if in_quote && chars.peek() == Some(&'"') {
                         cur.push('"');
                         chars.next();
@@ -428,7 +428,8 @@ mod tests {
             argv(r#""C:\Program Files\App\app.exe" -x "a b" c\d"#),
             vec![r"C:\Program Files\App\app.exe", "-x", "a b", r"c\d"]
         );
-        assert_eq!(argv(r#"a\\\"b "c""d" e\\"#), vec![r#"a\"b"#, r#"c"d"#, r"e\\"]);
+        // `""` inside quotes is a literal quote and ends the quoted part (pre-2008 rule).
+        assert_eq!(argv(r#"a\\\"b "c""d e\\"#), vec![r#"a\"b"#, r#"c"d"#, r"e\\"]);
         assert_eq!(argv("  "), Vec::<String>::new());
         assert_eq!(argv(r#""""#), vec![""]);
     }

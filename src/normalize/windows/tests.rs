@@ -211,7 +211,8 @@ fn process_creation_4688() {
         &json!(["powershell.exe", "-NoP", "-w", "hidden", "-c", "Get-Process | Out-File C:\\Temp\\p.txt"])
     );
     assert_eq!(at(&j, "user.name"), "m.rossi");
-    assert_eq!(at(&j, "user.effective"), &J::Null);
+    // As in Elastic, only `-` counts as no value: the NULL SID is kept.
+    assert_eq!(at(&j, "user.effective"), &json!({"id": "S-1-0-0"}));
     assert_eq!(set(&j, "related.user"), ["m.rossi"]);
 }
 
@@ -646,7 +647,9 @@ fn bad_input_never_panics_and_keeps_what_it_can() {
     // A deeply nested serde_json::Value (as the evtx crate could build) is cut, not recursed.
     let mut v = json!("x");
     for _ in 0..5_000 {
-        v = json!({ "Event": v });
+        let mut m = serde_json::Map::new();
+        m.insert("Event".to_owned(), v);
+        v = J::Object(m);
     }
     let mut doc = Doc::new();
     let _ = n.normalize_evtx_json(&v, &ctx(), &mut doc);

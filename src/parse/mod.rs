@@ -1,0 +1,4 @@
+//! Parsers: nom combinators over bytes, one module per format.
+
+pub mod panos;
+pub mod syslog;
