@@ -42,7 +42,8 @@ struct JsonScan {
 }
 
 /// Picks a framing from the first bytes of a stream: `{`/`[` → JSON documents, `<?xml`, `<Event`
-/// or an `evtx_dump` `Record N` header → XML events, anything else → lines.
+/// or an `evtx_dump` `Record N` header → XML events, a timestamp line followed by `LogName=` (the
+/// Windows text rendering) → multiline, anything else → lines.
 pub fn sniff(head: &[u8]) -> Framing {
     let t = head.trim_ascii_start();
     match t.first() {
@@ -58,8 +59,87 @@ pub fn sniff(head: &[u8]) -> Framing {
                 Framing::Lines
             }
         }
+        _ if is_windows_text(t) => Framing::Multiline,
         _ => Framing::Lines,
     }
+}
+
+/// Keys of JSON batch documents whose array elements are the records: CloudTrail log files and
+/// S3 notifications (`Records`), Azure diagnostic logs (`records`), Elastic test and simulate
+/// documents (`events`).
+const BATCH_KEYS: [&[u8]; 3] = [b"\"Records\"", b"\"records\"", b"\"events\""];
+
+/// The elements of a JSON batch document (`{"Records": [{…}, …]}`), each a record of its own;
+/// `None` for anything else, including a batch with other top-level keys.
+pub fn split_json_batch(raw: &[u8]) -> Option<Vec<&serde_json::value::RawValue>> {
+    let t = raw
+        .trim_ascii_start()
+        .strip_prefix(b"{")?
+        .trim_ascii_start();
+    let key = BATCH_KEYS.iter().find(|k| t.starts_with(k))?;
+    let after = t[key.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    if !after.starts_with(b"[") {
+        return None;
+    }
+    let map: std::collections::HashMap<std::borrow::Cow<'_, str>, &serde_json::value::RawValue> =
+        serde_json::from_slice(raw).ok()?;
+    if map.len() != 1 {
+        return None;
+    }
+    let elements: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(map.into_values().next()?.get()).ok()?;
+    elements
+        .iter()
+        .all(|e| e.get().starts_with('{'))
+        .then_some(elements)
+}
+
+/// `03/12/2021 10:48:14 AM` on a line of its own, then `LogName=`.
+fn is_windows_text(t: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', t) else {
+        return false;
+    };
+    starts_with_timestamp(t) && t[nl + 1..].starts_with(b"LogName=")
+}
+
+/// Whether a line starts with a date: `MM/DD/YYYY`, `YYYY-MM-DD`, `YYYY/MM/DD` or `Mmm dd`.
+pub fn starts_with_timestamp(line: &[u8]) -> bool {
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let at = |i: usize, n: usize| line.get(i..i + n).is_some_and(digits);
+    // MM/DD/YYYY or M/D/YYYY
+    let us = {
+        let a = line
+            .iter()
+            .take(3)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let rest = &line[a.min(line.len())..];
+        let b = rest
+            .iter()
+            .skip(1)
+            .take(3)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        (1..=2).contains(&a)
+            && rest.first() == Some(&b'/')
+            && (1..=2).contains(&b)
+            && rest.get(1 + b) == Some(&b'/')
+            && rest.get(2 + b..6 + b).is_some_and(digits)
+    };
+    let iso = at(0, 4)
+        && matches!(line.get(4), Some(b'-' | b'/'))
+        && at(5, 2)
+        && line.get(7) == line.get(4)
+        && at(8, 2);
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan ", b"Feb ", b"Mar ", b"Apr ", b"May ", b"Jun ", b"Jul ", b"Aug ", b"Sep ", b"Oct ",
+        b"Nov ", b"Dec ",
+    ];
+    let bsd = MONTHS.iter().any(|m| line.starts_with(m));
+    us || iso || bsd
 }
 
 impl Framer {
@@ -102,10 +182,10 @@ impl Framer {
         if self.mode == Framing::Auto {
             let head = &self.buf[self.taken..];
             // Wait for enough bytes to decide, unless that is all there is.
-            if head.trim_ascii_start().len() < 64
-                && !eof
-                && memchr::memchr(b'\n', head.trim_ascii_start()).is_none()
-            {
+            let t = head.trim_ascii_start();
+            let lines = memchr::memchr_iter(b'\n', t).take(2).count();
+            // A timestamp alone on the first line may be the Windows text rendering: see the next.
+            if t.len() < 64 && !eof && (lines == 0 || (lines == 1 && starts_with_timestamp(t))) {
                 return None;
             }
             self.mode = sniff(head);
@@ -114,7 +194,53 @@ impl Framer {
             Framing::Lines | Framing::Auto => self.next_line(eof),
             Framing::JsonDocument => self.next_json(eof),
             Framing::XmlEvents => self.next_xml(eof),
+            Framing::Multiline => self.next_multiline(eof),
         }
+    }
+
+    /// A timestamped line and the lines after it up to the next timestamped line. At the end of
+    /// the input the last record is complete; before that it waits for the next one to start.
+    fn next_multiline(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
+        let start = self.taken;
+        let rest = &self.buf[start..];
+        // Leading blank lines and text before the first timestamp go with that first record.
+        if rest.is_empty() {
+            return None;
+        }
+        let mut pos = match memchr::memchr(b'\n', rest) {
+            Some(i) => i + 1,
+            None if eof || rest.len() > self.max_bytes => rest.len(),
+            None => return None,
+        };
+        let end = loop {
+            if pos >= rest.len() {
+                if !eof && rest.len() <= self.max_bytes {
+                    return None;
+                }
+                break rest.len();
+            }
+            if starts_with_timestamp(&rest[pos..]) {
+                break pos;
+            }
+            match memchr::memchr(b'\n', &rest[pos..]) {
+                Some(i) => pos += i + 1,
+                None if eof || rest.len() > self.max_bytes => break rest.len(),
+                None => return None,
+            }
+        };
+        let text = &rest[..end];
+        let trimmed = text.len()
+            - text
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+        if trimmed == 0 {
+            self.taken = start + end;
+            return None;
+        }
+        let truncated = trimmed > self.max_bytes;
+        Some(self.emit(start, start + trimmed.min(self.max_bytes), end, truncated))
     }
 
     fn next_xml(&mut self, eof: bool) -> Option<(Frame, &[u8])> {
@@ -463,6 +589,40 @@ mod tests {
         assert_eq!(r.len(), 2, "{r:?}");
         assert!(r[0].1.starts_with("<Event xmlns") && r[0].1.ends_with("</Event>"));
         assert_eq!(r[1].1, "<Event><System/></Event>");
+    }
+
+    #[test]
+    fn multiline_records_start_at_timestamps() {
+        let text: &[u8] = b"01/02/2024 03:04:05 PM\nLogName=Security\nEventCode=4624\nMessage=Hi\n\n\tSubject:\n01/02/2024 03:04:06 PM\nLogName=System\n";
+        assert_eq!(sniff(text), Framing::Multiline);
+        let recs = all(Framing::Auto, 1 << 20, &[&text[..30], &text[30..]]);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(
+            recs[0].1,
+            "01/02/2024 03:04:05 PM\nLogName=Security\nEventCode=4624\nMessage=Hi\n\n\tSubject:"
+        );
+        assert_eq!(recs[1].1, "01/02/2024 03:04:06 PM\nLogName=System");
+        assert!(starts_with_timestamp(b"2024-01-02 10:00:00 ERROR"));
+        assert!(starts_with_timestamp(b"Jan  2 10:00:00 host"));
+        assert!(!starts_with_timestamp(
+            b"\tat com.example.Main(Main.java:1)"
+        ));
+        assert!(!starts_with_timestamp(b"1/"));
+    }
+
+    #[test]
+    fn json_batches_split_into_records() {
+        let b = split_json_batch(br#" { "Records" : [ {"a":1}, {"b":[2]} ] }"#).unwrap();
+        assert_eq!(
+            b.iter().map(|e| e.get()).collect::<Vec<_>>(),
+            [r#"{"a":1}"#, r#"{"b":[2]}"#]
+        );
+        assert_eq!(split_json_batch(br#"{"events":[]}"#).unwrap().len(), 0);
+        assert!(split_json_batch(br#"{"Records":[1,2]}"#).is_none());
+        assert!(split_json_batch(br#"{"Records":[{}],"other":1}"#).is_none());
+        assert!(split_json_batch(br#"{"eventName":"x","Records":[{}]}"#).is_none());
+        assert!(split_json_batch(br#"{"Records":[{"a":"#).is_none());
+        assert!(split_json_batch(b"not json").is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod doc;
 pub mod event;
 pub mod framing;

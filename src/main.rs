@@ -43,6 +43,20 @@ enum Command {
         #[arg(short, long, env = "SLUICE_CONFIG")]
         config: PathBuf,
     },
+    /// Print the detected source type and confidence of every record (files, `.evtx`, or stdin).
+    #[command(
+        after_help = "Examples:\n  sluice detect fw.log\n  sluice detect --summary /var/log/*.log Security.evtx"
+    )]
+    Detect {
+        /// Files to read; `-` or nothing reads stdin.
+        files: Vec<PathBuf>,
+        /// Only a count per source type.
+        #[arg(long)]
+        summary: bool,
+        /// Extra detection rules (YAML files, as in detection-rules/).
+        #[arg(long)]
+        rules_dir: Option<PathBuf>,
+    },
     /// Normalize files (or `-` for stdin) to ECS NDJSON once, without a configuration.
     #[command(
         after_help = "Examples:\n  sluice normalize fw.log auth.log -o out.ndjson\n  cat events.json | sluice normalize"
@@ -103,6 +117,26 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Detect {
+            files,
+            summary,
+            rules_dir,
+        } => {
+            sluice::app::init_logging("warn", config::LogFormat::Text);
+            let mut pipeline = config::PipelineConfig::default();
+            pipeline.detect.rules_dir = rules_dir;
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            let r = sluice::cli::detect::run(&files, summary, &pipeline, &mut w);
+            let _ = w.flush();
+            match r {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }

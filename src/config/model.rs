@@ -74,6 +74,9 @@ pub enum Framing {
     /// Windows `<Event>…</Event>` elements, which may span lines; text between them is skipped
     /// (`evtx_dump` renderings, XML exports).
     XmlEvents,
+    /// Records that span lines: a line that starts with a timestamp starts a record and the lines
+    /// after it continue it (stack traces, the Windows text rendering `LogName=…`).
+    Multiline,
     /// Chosen per file from its first bytes: JSON documents, XML events, or lines.
     Auto,
 }
@@ -171,11 +174,16 @@ pub struct PipelineConfig {
     pub detect: DetectConfig,
     #[serde(default)]
     pub normalize: NormalizeConfig,
+    /// Overrides for the parser data (`panos/*.yaml`, `windows/*.yaml`); the built-in copies of
+    /// `parsers/` are used otherwise.
+    #[serde(default)]
+    pub parsers_dir: Option<PathBuf>,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
+            parsers_dir: None,
             threads: 0,
             batch_size: default_batch_size(),
             queue_batches: default_queue_batches(),

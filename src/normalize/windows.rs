@@ -8,6 +8,8 @@
 mod convert;
 #[path = "windows/json.rs"]
 mod json;
+#[path = "windows/keys.rs"]
+mod keys;
 #[path = "windows/table.rs"]
 mod table;
 
@@ -52,8 +54,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "security.yaml",
         include_str!("../../parsers/windows/security.yaml"),
     ),
-    ("sysmon.yaml", include_str!("../../parsers/windows/sysmon.yaml")),
-    ("system.yaml", include_str!("../../parsers/windows/system.yaml")),
+    (
+        "sysmon.yaml",
+        include_str!("../../parsers/windows/sysmon.yaml"),
+    ),
+    (
+        "system.yaml",
+        include_str!("../../parsers/windows/system.yaml"),
+    ),
 ];
 
 /// Normalizes Windows events with an event-ID table.
@@ -105,9 +113,10 @@ impl WindowsNormalizer {
         let mut files = Vec::with_capacity(paths.len());
         for p in paths {
             let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-            let name = p
-                .file_name()
-                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             files.push((name, text));
         }
         Ok(WindowsNormalizer {
@@ -150,7 +159,9 @@ impl WindowsNormalizer {
         let mut ev = WinEvent::default();
         let res = winxml::parse_event(xml, &mut ev);
         if !ev.has_identity() {
-            let why = res.err().map_or_else(|| "no System section".to_owned(), |e| e.0);
+            let why = res
+                .err()
+                .map_or_else(|| "no System section".to_owned(), |e| e.0);
             return fail(doc, format!("windows xml: {why}"));
         }
         self.map(&ev, ctx, doc);
@@ -205,7 +216,7 @@ impl WindowsNormalizer {
                 split_kv(text, &spec.split, &spec.sep, &mut extra);
             }
         }
-        let look = Lookup { ev, extra: &extra };
+        let look = Lookup::new(ev, &extra);
 
         let ts = module
             .and_then(|m| m.timestamp_field.as_deref())
@@ -228,24 +239,30 @@ impl WindowsNormalizer {
         event_data_objects(ev, &extra, doc);
 
         // Audit keywords say success or failure; the table's outcome is the fallback.
-        let names: Vec<&str> = if ev.keyword_names.is_empty() {
+        let keywords: Vec<Value> = if ev.keyword_names.is_empty() {
             ev.keywords
                 .as_deref()
-                .map(convert::keyword_names)
+                .map(|m| convert::keyword_names(m).map(Value::from).collect())
                 .unwrap_or_default()
         } else {
-            ev.keyword_names.iter().map(|k| k.as_ref()).collect()
+            ev.keyword_names
+                .iter()
+                .map(|k| Value::from(k.as_ref()))
+                .collect()
         };
-        if !names.is_empty() {
-            doc.insert(
-                "winlog.keywords",
-                Value::Array(names.iter().map(|n| Value::from(*n)).collect()),
-            );
+        let has = |name: &str| {
+            keywords
+                .iter()
+                .any(|k| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+        };
+        let (failure, success) = (has("Audit Failure"), has("Audit Success"));
+        if !keywords.is_empty() {
+            doc.insert("winlog.keywords", Value::Array(keywords));
         }
         let pick = |f: fn(&Rule) -> bool| rule.filter(|r| f(r)).or(common.filter(|r| f(r)));
-        let outcome = if names.iter().any(|n| n.eq_ignore_ascii_case("Audit Failure")) {
+        let outcome = if failure {
             Some("failure")
-        } else if names.iter().any(|n| n.eq_ignore_ascii_case("Audit Success")) {
+        } else if success {
             Some("success")
         } else {
             pick(|r| r.outcome.is_some()).and_then(|r| r.outcome.as_deref())
@@ -254,10 +271,10 @@ impl WindowsNormalizer {
             doc.insert("event.action", one_or_many(&r.action));
         }
         if let Some(r) = pick(|r| !r.category.is_empty()) {
-            doc.insert("event.category", Value::from(r.category.clone()));
+            doc.insert("event.category", strings(&r.category));
         }
         if let Some(r) = pick(|r| !r.kind_type.is_empty()) {
-            doc.insert("event.type", Value::from(r.kind_type.clone()));
+            doc.insert("event.type", strings(&r.kind_type));
         }
         if let Some(o) = outcome {
             doc.insert("event.outcome", o);
@@ -349,10 +366,14 @@ fn fail(doc: &mut Doc, reason: String) -> Result<(), ParseFailure> {
     Err(ParseFailure::new(reason))
 }
 
+fn strings(v: &[String]) -> Value {
+    Value::Array(v.iter().map(|s| Value::from(s.as_str())).collect())
+}
+
 fn one_or_many(v: &[String]) -> Value {
     match v {
         [one] => Value::from(one.as_str()),
-        many => Value::from(many.to_vec()),
+        many => strings(many),
     }
 }
 
@@ -409,10 +430,35 @@ struct Lookup<'l, 'a> {
     ev: &'l WinEvent<'a>,
     /// Items split out of `kv` fields.
     extra: &'l [(String, String)],
+    /// A one-word filter of the EventData names present: most table sources are absent from
+    /// any one event, and this answers those without scanning the items.
+    names: u64,
 }
 
-impl<'l> Lookup<'l, '_> {
+/// The filter bit of an item name.
+fn name_bit(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let h = b.len()
+        ^ b.first().map_or(0, |&c| usize::from(c) << 1)
+        ^ b.last().map_or(0, |&c| usize::from(c) << 3);
+    1 << (h % 64)
+}
+
+impl<'l, 'a> Lookup<'l, 'a> {
+    fn new(ev: &'l WinEvent<'a>, extra: &'l [(String, String)]) -> Self {
+        let names = ev
+            .event_data
+            .iter()
+            .map(|(k, _)| name_bit(k))
+            .chain(extra.iter().map(|(k, _)| name_bit(k)))
+            .fold(0, |acc, b| acc | b);
+        Lookup { ev, extra, names }
+    }
+
     fn data(&self, name: &str) -> Option<&'l str> {
+        if self.names & name_bit(name) == 0 {
+            return None;
+        }
         self.ev.data(name).or_else(|| {
             self.extra
                 .iter()
@@ -565,7 +611,11 @@ fn convert_into(t: &Target, conv: &Conv, raw: &str, doc: &mut Doc) -> bool {
         }
         Conv::RegistryData => {
             let (data, kind) = convert::registry_data(raw);
-            put_key(doc, "registry.data.strings", Value::Array(vec![Value::from(data)]));
+            put_key(
+                doc,
+                "registry.data.strings",
+                Value::Array(vec![Value::from(data)]),
+            );
             put_key(doc, "registry.data.type", Value::from(kind));
             true
         }
@@ -574,9 +624,9 @@ fn convert_into(t: &Target, conv: &Conv, raw: &str, doc: &mut Doc) -> bool {
             if answers.is_empty() {
                 return false;
             }
-            let resolved = ips.len();
-            for (kind, data) in &answers[..answers.len() - resolved] {
-                let _ = kind;
+            // Answers before the synthesized address records are names (CNAME…).
+            let names = answers.len().saturating_sub(ips.len());
+            for (_, data) in answers.iter().take(names) {
                 doc.add_related(crate::doc::Related::Hosts, data);
             }
             for ip in &ips {

@@ -2,3 +2,4 @@
 
 pub mod panos;
 pub mod syslog;
+pub mod winxml;

@@ -139,8 +139,7 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
     let mut p = parser(xml, ev);
     let b = xml.as_bytes();
     let mut pos = 0;
-    while let Some(off) = memchr::memchr(b'<', b.get(pos..).unwrap_or_default()) {
-        let lt = pos + off;
+    while let Some(lt) = next_lt(b, pos) {
         if p.leaf.is_some() && lt > pos {
             match xml.get(pos..lt) {
                 Some(t) => p.push_text(unescape_or_raw(t)),
@@ -197,6 +196,17 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
         }
     }
     false
+}
+
+/// The next `<` at or after `from`. Most gaps between tags are a few bytes, where a plain loop
+/// beats setting up a vectorised search; long texts (script blocks) still get memchr.
+fn next_lt(b: &[u8], from: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    let head = rest.len().min(32);
+    match rest[..head].iter().position(|&c| c == b'<') {
+        Some(i) => Some(from + i),
+        None => memchr::memchr(b'<', &rest[head..]).map(|i| from + head + i),
+    }
 }
 
 /// Index of the `>` closing the tag that starts at `from`, skipping quoted attribute values;
@@ -732,7 +742,10 @@ mod tests {
             ev.provider_name.as_deref(),
             Some("Microsoft-Windows-Security-Auditing")
         );
-        assert_eq!(ev.time_created.as_deref(), Some("2023-05-02T08:15:30.1234567Z"));
+        assert_eq!(
+            ev.time_created.as_deref(),
+            Some("2023-05-02T08:15:30.1234567Z")
+        );
         assert_eq!(ev.process_id.as_deref(), Some("640"));
         assert_eq!(ev.thread_id.as_deref(), Some("7012"));
         assert_eq!(ev.record_id.as_deref(), Some("88211"));
@@ -798,7 +811,14 @@ mod tests {
         assert!(err.0.contains("ended") || err.0.contains("error"), "{err}");
         assert_eq!(ev.event_id.as_deref(), Some("4624"));
 
-        for junk in ["", "<", "<Event", "<<<>>>", "<Event><System><EventID>1</Event", "plain"] {
+        for junk in [
+            "",
+            "<",
+            "<Event",
+            "<<<>>>",
+            "<Event><System><EventID>1</Event",
+            "plain",
+        ] {
             let mut ev = WinEvent::default();
             let _ = parse_event(junk, &mut ev);
         }

@@ -3,27 +3,44 @@
 //! Runs on the processor threads. One `Doc` and one output buffer are reused for every record of a
 //! batch, so the per-record cost is the fields themselves, not the scaffolding.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::PipelineConfig;
+use crate::detect::{Detection, Detector};
 use crate::doc::{Doc, Value};
 use crate::event::{OutRecord, ProcessedBatch, RawBatch};
 use crate::metrics::{Counter, Metrics};
-use crate::normalize::Context;
+use crate::normalize::windows::WindowsNormalizer;
+use crate::normalize::{cloudtrail, panos::PanosNormalizer, syslog, Context, ParseFailure};
+use crate::parse::panos::PanosSchema;
 use crate::source_type::SourceType;
 
 /// The ECS version Sluice writes.
 pub const ECS_VERSION: &str = "8.17.0";
 
 /// Detection and normalization settings, rebuilt on reload and shared read-only by all threads.
-#[derive(Debug)]
 pub struct Processor {
     timezone: Tz,
     keep_original: bool,
+    min_confidence: f32,
+    detector: Detector,
+    panos: PanosNormalizer,
+    windows: WindowsNormalizer,
     counters: ProcessorCounters,
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("timezone", &self.timezone)
+            .field("keep_original", &self.keep_original)
+            .field("min_confidence", &self.min_confidence)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -39,9 +56,30 @@ impl Processor {
             .timezone
             .parse()
             .map_err(|_| ProcessorError::TimeZone(cfg.normalize.timezone.clone()))?;
+        let detector = match &cfg.detect.rules_dir {
+            Some(dir) => Detector::from_dir(dir),
+            None => Detector::builtin(),
+        }
+        .map_err(|e| ProcessorError::Data(e.to_string()))?;
+        let parsers = cfg.parsers_dir.as_deref();
+        let mut schema = PanosSchema::builtin().map_err(|e| ProcessorError::Data(e.to_string()))?;
+        if let Some(dir) = parsers.map(|d| d.join("panos")).filter(|d| d.is_dir()) {
+            let overrides =
+                PanosSchema::from_dir(&dir).map_err(|e| ProcessorError::Data(e.to_string()))?;
+            schema = schema.with_overrides(overrides);
+        }
+        let windows = match parsers.map(|d| d.join("windows")).filter(|d| d.is_dir()) {
+            Some(dir) => WindowsNormalizer::from_dir(&dir),
+            None => WindowsNormalizer::builtin(),
+        }
+        .map_err(|e| ProcessorError::Data(e.to_string()))?;
         Ok(Processor {
             timezone,
             keep_original: cfg.normalize.keep_original,
+            min_confidence: cfg.detect.min_confidence,
+            detector,
+            panos: PanosNormalizer::new(schema),
+            windows,
             counters: ProcessorCounters {
                 truncated: metrics.counter(
                     "sluice_records_truncated_total",
@@ -59,34 +97,24 @@ impl Processor {
         let mut records = Vec::with_capacity(batch.len());
         let mut doc = Doc::new();
         let ctx = Context::new(batch.received, self.timezone);
-        let mut per_type = TypeCounts::default();
+        let mut tally = Tally::default();
         for rec in &batch.records {
             let raw = batch.raw(rec);
-            doc.clear();
-            let source_type = self.normalize_one(raw, &ctx, &batch.origin, &mut doc);
-            if let Some(off) = rec.offset {
-                doc.insert("log.offset", off);
+            // A JSON batch (`{"Records": [...]}`) is one record per element.
+            if let Some(elements) = crate::framing::split_json_batch(raw) {
+                for element in elements {
+                    let raw = element.get().as_bytes();
+                    let detection = self.detect(raw, batch);
+                    let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
+                    push_record(&mut data, &mut records, &doc, one, batch.received);
+                }
+                continue;
             }
-            if rec.truncated {
-                doc.append_unique("tags", "_sluice_truncated");
-                self.counters.truncated.inc();
-            }
-            per_type.add(&source_type);
-            let timestamp = match doc.get("@timestamp") {
-                Some(Value::Time(t)) => t.with_timezone(&Utc),
-                _ => batch.received,
-            };
-            let start = data.len();
-            doc.write_json(&mut data);
-            let end = data.len();
-            data.push(b'\n');
-            records.push(OutRecord {
-                range: start..end,
-                source_type,
-                timestamp,
-            });
+            let detection = self.detect(raw, batch);
+            let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
+            push_record(&mut data, &mut records, &doc, one, batch.received);
         }
-        per_type.flush(&self.counters.metrics);
+        tally.flush(&self.counters.metrics);
         ProcessedBatch {
             origin: Arc::clone(&batch.origin),
             data,
@@ -94,18 +122,135 @@ impl Processor {
         }
     }
 
-    /// Normalizes one record into `doc` and returns its source type.
-    fn normalize_one(
+    /// The input's fixed type, or the detector's verdict floored at `min_confidence`.
+    pub fn detect(&self, raw: &[u8], batch: &RawBatch) -> Detection {
+        let detection = match &batch.origin.source_type {
+            Some(t) => Detection {
+                source_type: t.clone(),
+                confidence: 1.0,
+                syslog_payload: None,
+            },
+            None => self.detector.detect(raw),
+        };
+        if detection.confidence < self.min_confidence {
+            Detection {
+                source_type: SourceType::Unknown,
+                syslog_payload: None,
+                ..detection
+            }
+        } else {
+            detection
+        }
+    }
+
+    /// Normalizes one record into `doc` (common fields included) and returns its source type.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
         &self,
         raw: &[u8],
+        detection: &Detection,
         ctx: &Context,
-        origin: &crate::event::Origin,
+        batch: &RawBatch,
+        rec: &crate::event::RawRecord,
         doc: &mut Doc,
+        tally: &mut Tally,
     ) -> SourceType {
-        let source_type = origin.source_type.clone().unwrap_or_default();
-        normalize_unknown(raw, doc);
-        self.common_fields(raw, ctx.received, origin, &source_type, 0.0, doc);
+        doc.clear();
+        let mut source_type = detection.source_type.clone();
+        // Parsers never panic on purpose; if one does, the record still goes out, as unknown.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.normalize_typed(raw, detection, ctx, doc)
+        }));
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(f)) => Some(f),
+            Err(_) => {
+                doc.clear();
+                source_type = SourceType::Unknown;
+                normalize_unknown(raw, doc);
+                Some(ParseFailure::new(
+                    "internal error: the parser panicked on this record",
+                ))
+            }
+        };
+        if let Some(f) = failure {
+            doc.append_unique("tags", "_sluice_parse_failure");
+            doc.insert("error.message", f.0.into_owned());
+            tally.add("failure", &source_type);
+        }
+        if let Some(off) = rec.offset {
+            doc.insert("log.offset", off);
+        }
+        if rec.truncated {
+            doc.append_unique("tags", "_sluice_truncated");
+            self.counters.truncated.inc();
+        }
+        self.common_fields(
+            raw,
+            ctx.received,
+            &batch.origin,
+            &source_type,
+            detection.confidence,
+            doc,
+        );
+        tally.add("detected", &source_type);
         source_type
+    }
+
+    /// The source type's own mapping; a syslog envelope is mapped first, then its payload.
+    fn normalize_typed(
+        &self,
+        raw: &[u8],
+        d: &Detection,
+        ctx: &Context,
+        doc: &mut Doc,
+    ) -> Result<(), ParseFailure> {
+        match (&d.source_type, d.syslog_payload) {
+            (SourceType::Syslog, _) => syslog::normalize(raw, ctx, doc),
+            (SourceType::Unknown, _) => {
+                normalize_unknown(raw, doc);
+                Ok(())
+            }
+            (t, Some(offset)) => {
+                let payload = raw.get(offset..).unwrap_or(raw);
+                // The header's fields, unless the syslog parser read part of the payload as a
+                // host or tag (PAN-OS often sends no host, or only an address).
+                if let Ok(s) = crate::parse::syslog::parse(raw) {
+                    let msg_start = (s.msg.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
+                    if msg_start <= offset {
+                        syslog::apply_header(&s, ctx, doc);
+                    }
+                }
+                self.normalize_payload(t, payload, ctx, doc)
+            }
+            (t, None) => self.normalize_payload(t, raw, ctx, doc),
+        }
+    }
+
+    fn normalize_payload(
+        &self,
+        t: &SourceType,
+        raw: &[u8],
+        ctx: &Context,
+        doc: &mut Doc,
+    ) -> Result<(), ParseFailure> {
+        match t {
+            SourceType::Panos => self.panos.normalize(raw, ctx, doc),
+            SourceType::Windows => self.windows.normalize(raw, ctx, doc),
+            SourceType::Cloudtrail => cloudtrail::normalize(raw, ctx, doc),
+            SourceType::Syslog => syslog::normalize(raw, ctx, doc),
+            SourceType::Unknown => {
+                normalize_unknown(raw, doc);
+                Ok(())
+            }
+            SourceType::Other(name) => {
+                // A type known only from a detection rule: labelled, text and JSON kept.
+                normalize_unknown(raw, doc);
+                doc.insert("event.module", &**name);
+                doc.insert("event.dataset", &**name);
+                Ok(())
+            }
+        }
     }
 
     /// Fields every record gets, whatever its type.
@@ -154,26 +299,53 @@ fn normalize_unknown(raw: &[u8], doc: &mut Doc) {
     }
 }
 
-/// Per-batch tally of detections, flushed to the shared counters once per batch.
-#[derive(Default)]
-struct TypeCounts(Vec<(SourceType, u64)>);
+/// Appends one processed record's JSON line.
+fn push_record(
+    data: &mut Vec<u8>,
+    records: &mut Vec<OutRecord>,
+    doc: &Doc,
+    source_type: SourceType,
+    received: DateTime<Utc>,
+) {
+    let timestamp = match doc.get("@timestamp") {
+        Some(Value::Time(t)) => t.with_timezone(&Utc),
+        _ => received,
+    };
+    let start = data.len();
+    doc.write_json(data);
+    let end = data.len();
+    data.push(b'\n');
+    records.push(OutRecord {
+        range: start..end,
+        source_type,
+        timestamp,
+    });
+}
 
-impl TypeCounts {
-    fn add(&mut self, t: &SourceType) {
-        match self.0.iter_mut().find(|(k, _)| k == t) {
-            Some((_, n)) => *n += 1,
-            None => self.0.push((t.clone(), 1)),
+/// Per-batch counts of detections and parse failures, flushed to the shared counters once per
+/// batch so the hot loop touches no shared state.
+#[derive(Default)]
+struct Tally(Vec<(&'static str, SourceType, u64)>);
+
+impl Tally {
+    fn add(&mut self, what: &'static str, t: &SourceType) {
+        match self.0.iter_mut().find(|(w, k, _)| *w == what && k == t) {
+            Some((_, _, n)) => *n += 1,
+            None => self.0.push((what, t.clone(), 1)),
         }
     }
 
     fn flush(self, metrics: &Metrics) {
-        for (t, n) in self.0 {
+        for (what, t, n) in self.0 {
+            let (name, help) = match what {
+                "failure" => (
+                    "sluice_parse_failures_total",
+                    "Detected records that could not be fully parsed, per source type",
+                ),
+                _ => ("sluice_detected_total", "Records per detected source type"),
+            };
             metrics
-                .counter(
-                    "sluice_detected_total",
-                    "Records per detected source type",
-                    &[("source_type", t.as_str())],
-                )
+                .counter(name, help, &[("source_type", t.as_str())])
                 .add(n);
         }
     }
@@ -183,4 +355,6 @@ impl TypeCounts {
 pub enum ProcessorError {
     #[error("`{0}` is not a time zone")]
     TimeZone(String),
+    #[error("{0}")]
+    Data(String),
 }

