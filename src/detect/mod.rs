@@ -1,8 +1,9 @@
 //! Source-type detection: a structural sniff, then weighted markers from `detection-rules/*.yaml`.
 //!
 //! The rules are data so that a new source type needs no Rust. Scoring one record costs one pass
-//! of a shared Aho-Corasick automaton over its first [`SCAN_LIMIT`] bytes (all literals and JSON
-//! keys of all rules at once), plus the regex and CSV markers of the rules whose shapes match.
+//! of a shared Aho-Corasick DFA over its first bytes (all literals and JSON keys of all rules at
+//! once, as far as the largest `scan_bytes` of the rules whose shapes match), plus the regex and
+//! CSV markers of those rules.
 //! Syslog is a transport: when a record has a syslog header, the message inside is scored first
 //! against the rules marked `in_syslog`, so a PAN-OS line or a Windows event keeps its own type.
 
@@ -11,7 +12,7 @@ pub mod sniff;
 
 use std::path::Path;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 pub use rules::RuleError;
 use rules::{Rule, Test};
@@ -19,7 +20,8 @@ use sniff::Shape;
 
 use crate::source_type::SourceType;
 
-/// Literal and regex markers look at this many bytes from the start of the record.
+/// Regex and CSV markers look at this many bytes from the start of the record; it also caps
+/// `scan_bytes`.
 pub const SCAN_LIMIT: usize = 8192;
 
 /// The built-in rules, compiled into the binary so that Sluice runs without its data files.
@@ -68,6 +70,8 @@ pub struct Detector {
     rules: Vec<Rule>,
     literals: Option<AhoCorasick>,
     literal_count: usize,
+    /// For each literal pattern, the `(rule, marker)` pairs that use it.
+    by_pattern: Vec<Vec<(usize, usize)>>,
     /// Union of the shapes of `in_syslog` rules (all bits if one accepts any shape).
     payload_shapes: u8,
 }
@@ -141,15 +145,32 @@ impl Detector {
         let automaton = if literals.is_empty() {
             None
         } else {
-            Some(AhoCorasick::new(&literals).map_err(|e| RuleError::Yaml {
-                file: "detection-rules".into(),
-                message: format!("cannot build the literal matcher: {e}"),
-            })?)
+            Some(
+                AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(false)
+                    .build(&literals)
+                    .map_err(|e| RuleError::Yaml {
+                        file: "detection-rules".into(),
+                        message: format!("cannot build the literal matcher: {e}"),
+                    })?,
+            )
         };
         let payload_shapes = compiled.iter().filter(|r| r.in_syslog).fold(0, |acc, r| {
             acc | if r.shapes == 0 { u8::MAX } else { r.shapes }
         });
+        let mut by_pattern = vec![Vec::new(); literals.len()];
+        for (r, rule) in compiled.iter().enumerate() {
+            for (k, m) in rule.markers.iter().enumerate() {
+                if let Test::Literals(ids) = &m.test {
+                    for &id in ids {
+                        by_pattern[id].push((r, k));
+                    }
+                }
+            }
+        }
         Ok(Detector {
+            by_pattern,
             rules: compiled,
             literal_count: literals.len(),
             literals: automaton,
@@ -214,16 +235,43 @@ impl Detector {
         let applies =
             |r: &Rule| (r.shapes == 0 || r.shapes & shapes != 0) && (!payload_only || r.in_syslog);
         let mut hits = Hits::new(self.literal_count);
-        let needs_literals = self.rules.iter().any(|r| {
-            applies(r)
-                && r.markers
-                    .iter()
-                    .any(|m| matches!(m.test, Test::Literals(_)))
-        });
-        if needs_literals {
-            if let Some(ac) = &self.literals {
-                for m in ac.find_overlapping_iter(data) {
-                    hits.set(m.pattern().as_usize());
+        let scan = self
+            .rules
+            .iter()
+            .filter(|r| r.uses_literals && applies(r))
+            .map(|r| r.scan_bytes)
+            .max();
+        if let (Some(n), Some(ac)) = (scan, &self.literals) {
+            // Running literal scores, so the scan can stop once a rule without negative markers
+            // is certain (score 1): most records are recognised in their first few hundred bytes.
+            let mut small = [0f32; 32];
+            let mut large = Vec::new();
+            let running: &mut [f32] = if self.rules.len() <= small.len() {
+                &mut small[..self.rules.len()]
+            } else {
+                large.resize(self.rules.len(), 0.0);
+                &mut large
+            };
+            'scan: for m in ac.find_iter(&data[..data.len().min(n)]) {
+                let id = m.pattern().as_usize();
+                if hits.get(id) {
+                    continue;
+                }
+                hits.set(id);
+                for &(r, k) in &self.by_pattern[id] {
+                    let rule = &self.rules[r];
+                    if rule.has_negative || !applies(rule) {
+                        continue;
+                    }
+                    let marker = &rule.markers[k];
+                    if let Test::Literals(ids) = &marker.test {
+                        if ids.iter().all(|&i| hits.get(i)) {
+                            running[r] += marker.weight;
+                            if running[r] >= 1.0 {
+                                break 'scan;
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -31,7 +31,14 @@ pub struct RuleSpec {
     /// Minimum score (sum of matched weights, capped at 1) to claim the record.
     #[serde(default = "default_threshold")]
     pub threshold: f32,
+    /// Literal and JSON-key markers are looked for in this many leading bytes.
+    #[serde(default = "default_scan_bytes")]
+    pub scan_bytes: usize,
     pub markers: Vec<MarkerSpec>,
+}
+
+fn default_scan_bytes() -> usize {
+    1024
 }
 
 fn default_threshold() -> f32 {
@@ -115,7 +122,10 @@ pub(crate) struct Rule {
     pub shapes: u8,
     pub in_syslog: bool,
     pub threshold: f32,
+    pub scan_bytes: usize,
     pub markers: Vec<Marker>,
+    /// Has literal or JSON-key markers (needs the automaton pass).
+    pub uses_literals: bool,
     /// Sum of positive weights: the best score the rule can reach.
     pub max_score: f32,
     /// Has markers with negative weights, so scanning cannot stop early on a full score.
@@ -242,6 +252,8 @@ pub(crate) fn compile(
         shapes: spec.shapes.iter().fold(0, |acc, s| acc | s.bit()),
         in_syslog: spec.in_syslog,
         threshold: spec.threshold,
+        scan_bytes: spec.scan_bytes.clamp(1, super::SCAN_LIMIT),
+        uses_literals: markers.iter().any(|m| matches!(m.test, Test::Literals(_))),
         has_negative: markers.iter().any(|m| m.weight < 0.0),
         markers,
         max_score,

@@ -12,6 +12,8 @@ mod json;
 mod keys;
 #[path = "windows/table.rs"]
 mod table;
+#[path = "windows/text.rs"]
+mod text;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -140,8 +142,26 @@ impl WindowsNormalizer {
         }
         match winxml::xml_start(&text) {
             Some(i) => self.normalize_xml(&text[i..], ctx, doc),
-            None => fail(doc, "not a Windows event: expected XML or JSON".into()),
+            None if text::looks_like(t) => self.normalize_text(t, ctx, doc),
+            None => fail(
+                doc,
+                "not a Windows event: expected XML, JSON or the text rendering".into(),
+            ),
         }
+    }
+
+    /// The classic text rendering (Splunk `WinEventLog`): `Key=Value` lines and the message.
+    fn normalize_text(&self, t: &str, ctx: &Context, doc: &mut Doc) -> Result<(), ParseFailure> {
+        let mut ev = WinEvent::default();
+        let res = text::parse(t, &mut ev);
+        if !ev.has_identity() {
+            return fail(
+                doc,
+                res.err().unwrap_or("windows text: no event").to_owned(),
+            );
+        }
+        self.map(&ev, ctx, doc);
+        res.map_err(ParseFailure::new)
     }
 
     /// An already-parsed evtx JSON record (the `evtx` crate's `records_json_value()`); the
