@@ -15,3 +15,4 @@ pub mod outputs;
 pub mod parse;
 pub mod pipeline;
 pub mod source_type;
+pub mod tls;

@@ -6,12 +6,14 @@
 
 mod interpolate;
 pub mod model;
+pub mod secret;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use interpolate::interpolate;
 pub use model::*;
+pub use secret::Secret;
 
 /// One thing wrong with a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
