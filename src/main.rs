@@ -56,6 +56,9 @@ enum Command {
         /// Extra detection rules (YAML files, as in detection-rules/).
         #[arg(long)]
         rules_dir: Option<PathBuf>,
+        /// Use this configuration's `pipeline` settings.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
     /// Normalize files (or `-` for stdin) to ECS NDJSON once, without a configuration.
     #[command(
@@ -68,9 +71,24 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Zone for timestamps that carry none.
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Use this configuration's `pipeline` settings (time zone, rules, parsers).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
+}
+
+/// The `pipeline` section of a configuration file, or the defaults; errors are printed.
+fn pipeline_settings(path: Option<&std::path::Path>) -> Option<config::PipelineConfig> {
+    match path.map(config::load) {
+        None => Some(config::PipelineConfig::default()),
+        Some(Ok(c)) => Some(c.pipeline),
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            None
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -126,10 +144,15 @@ fn main() -> ExitCode {
             files,
             summary,
             rules_dir,
+            config,
         } => {
             sluice::app::init_logging("warn", config::LogFormat::Text);
-            let mut pipeline = config::PipelineConfig::default();
-            pipeline.detect.rules_dir = rules_dir;
+            let Some(mut pipeline) = pipeline_settings(config.as_deref()) else {
+                return ExitCode::FAILURE;
+            };
+            if rules_dir.is_some() {
+                pipeline.detect.rules_dir = rules_dir;
+            }
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
             let r = sluice::cli::detect::run(&files, summary, &pipeline, &mut w);
@@ -146,10 +169,15 @@ fn main() -> ExitCode {
             files,
             output,
             timezone,
+            config,
         } => {
             sluice::app::init_logging("warn", config::LogFormat::Text);
-            let mut pipeline = config::PipelineConfig::default();
-            pipeline.normalize.timezone = timezone;
+            let Some(mut pipeline) = pipeline_settings(config.as_deref()) else {
+                return ExitCode::FAILURE;
+            };
+            if let Some(tz) = timezone {
+                pipeline.normalize.timezone = tz;
+            }
             let result = match &output {
                 Some(path) => std::fs::File::create(path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))

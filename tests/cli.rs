@@ -145,3 +145,74 @@ fn run_with_only_stdin_ends_at_end_of_input() {
         .collect();
     assert_eq!(messages, ["one", "two", "three"]);
 }
+
+#[test]
+fn detect_summary_counts_types_and_user_rules_add_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mixed.log");
+    std::fs::write(
+        &input,
+        concat!(
+            "Mar  3 07:01:02 web01 sshd[4242]: Accepted password for alice from 10.1.2.3 port 5022 ssh2\n",
+            "<14>Feb  3 10:11:12 fw01 1,2024/02/03 10:11:12,012345678901,TRAFFIC,end,2561,2024/02/03 10:11:12,10.0.0.5,198.51.100.7\n",
+            "{\"eventVersion\":\"1.08\",\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"ListBuckets\",\"awsRegion\":\"eu-west-1\"}\n",
+            "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4624</EventID></System></Event>\n",
+            "CEF:0|Acme|Gate|1.0|100|Blocked|5|src=10.0.0.1\n",
+            "just some text\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["detect", "--summary"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "cloudtrail\t1\t",
+        "panos\t1\t",
+        "syslog\t1\t",
+        "windows\t1\t",
+        "unknown\t2\t",
+        "total\t6",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("cef.yaml"),
+        "rules:\n  - name: cef\n    source_type: cef\n    in_syslog: true\n    threshold: 0.8\n    markers:\n      - regex: '^CEF:\\d+\\|'\n        weight: 1.0\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["detect", "--rules-dir"])
+        .arg(&rules)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cef = text
+        .lines()
+        .find(|l| l.starts_with("cef\t"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(cef.starts_with("cef\t1.00\tCEF:0|Acme"), "{cef}");
+    std::fs::write(
+        rules.join("bad.yaml"),
+        "rules:\n  - name: bad\n    source_type: x\n    markers: []\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["detect", "--rules-dir"])
+        .arg(&rules)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml") && err.contains("rule `bad`"),
+        "{err}"
+    );
+}
