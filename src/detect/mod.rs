@@ -24,6 +24,10 @@ use crate::source_type::SourceType;
 /// `scan_bytes`.
 pub const SCAN_LIMIT: usize = 8192;
 
+/// A score this close to 1 is certain; sums of weights such as 0.1 fall just short of 1.0.
+const FULL_SCORE: f32 = 1.0 - EPSILON;
+const EPSILON: f32 = 1e-4;
+
 /// The built-in rules, compiled into the binary so that Sluice runs without its data files.
 const BUILTIN: &[(&str, &str)] = &[
     (
@@ -267,7 +271,7 @@ impl Detector {
                     if let Test::Literals(ids) = &marker.test {
                         if ids.iter().all(|&i| hits.get(i)) {
                             running[r] += marker.weight;
-                            if running[r] >= 1.0 {
+                            if running[r] >= FULL_SCORE {
                                 break 'scan;
                             }
                         }
@@ -308,7 +312,8 @@ impl Detector {
                 }
             }
             let score = score.clamp(0.0, 1.0);
-            if score >= rule.threshold {
+            // Weights like 0.1 are inexact in binary: compare with a small tolerance.
+            if score + EPSILON >= rule.threshold {
                 if best.is_none_or(|(_, s)| score > s) {
                     best = Some((i, score));
                 }
