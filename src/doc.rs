@@ -407,10 +407,22 @@ impl Related {
 
 /// Writes `s` as a JSON string with escapes.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time: most text has nothing to escape, so skip clean words whole.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -420,17 +432,33 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
             0..=0x1f => {
                 out.extend_from_slice(&bytes[start..i]);
                 let _ = write!(out, "\\u{:04x}", b);
-                start = i + 1;
+                i += 1;
+                start = i;
                 continue;
             }
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(esc);
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `w` is a control character, `"` or `\\` (the classic SWAR tests: a byte
+/// below 0x20, or a byte equal to a constant after XOR makes it zero).
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    below_space | zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 /// Writes RFC 3339 with the offset; sub-second digits in groups of three, only when non-zero.
@@ -481,6 +509,32 @@ pub fn write_rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn string_escaping_matches_serde() {
+        let samples = [
+            "",
+            "plain ascii text that is longer than eight bytes",
+            "q\"uote",
+            "back\\slash",
+            "tab\tnl\ncr\r",
+            "\u{1}\u{1f}ctl",
+            "ünïcødé ✓ and \u{7f} del",
+            "12345678\"",
+            "1234567\\",
+            "a\u{0}b",
+            "\"\"\"\"\"\"\"\"\"",
+        ];
+        for s in samples {
+            let mut out = Vec::new();
+            write_json_str(&mut out, s);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap(),
+                "{s:?}"
+            );
+        }
+    }
+
     #[test]
     fn path_order_is_segment_order() {
         let keys = [
