@@ -7,9 +7,11 @@ use notify::{RecursiveMode, Watcher};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+use crate::api::{self, ApiDeps, ApiServer};
 use crate::config;
 use crate::metrics::Metrics;
 use crate::pipeline::Topology;
+use crate::readiness::{Phase, Readiness};
 
 /// Runs until a stop signal, or until every input has ended (stdin at end of file).
 /// `config_path` is None for the embedded configuration, which is neither watched nor reloaded.
@@ -32,7 +34,17 @@ pub async fn run(
         "Configuration reloads",
         &[("result", "failure")],
     );
-    let mut topo = Topology::start(cfg, metrics.clone())?;
+    // The API first, so that probes see "starting" rather than a refused connection, and a port
+    // in use fails the start before anything is read.
+    let readiness = Readiness::new();
+    let api_deps = ApiDeps::new(metrics.clone(), readiness.clone());
+    let mut api_server = match &cfg.api {
+        Some(a) => Some(ApiServer::start(a, api_deps.clone()).await?),
+        None => None,
+    };
+    let mut topo = Topology::start(cfg, metrics.clone(), readiness.clone())?;
+    api_deps.attach(topo.current_processor());
+    readiness.set_phase(Phase::Running);
     let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
     let _watcher = config_path.as_deref().and_then(|p| {
         watch(p, changed_tx)
@@ -52,6 +64,7 @@ pub async fn run(
                 true
             }
             _ = tick.tick() => {
+                topo.check_health();
                 if topo.inputs_finished() {
                     tracing::info!("all inputs ended; shutting down");
                     break;
@@ -61,9 +74,17 @@ pub async fn run(
         };
         if let (true, Some(config_path)) = (reload, &config_path) {
             match config::load(config_path) {
-                Ok(new) if new == *topo.config() => tracing::debug!("configuration unchanged"),
+                Ok(new) if new == *topo.config() => {
+                    tracing::debug!("configuration unchanged");
+                    // Key files may have changed under an unchanged YAML.
+                    api_server = api::apply(api_server, new.api.as_ref(), &api_deps).await;
+                }
                 Ok(new) => match topo.reload(new).await {
-                    Ok(()) => reloads_ok.inc(),
+                    Ok(()) => {
+                        reloads_ok.inc();
+                        let cfg = topo.config().api.clone();
+                        api_server = api::apply(api_server, cfg.as_ref(), &api_deps).await;
+                    }
                     Err(e) => {
                         reloads_bad.inc();
                         tracing::error!(error = %e, "reload failed; the running configuration stays");
@@ -76,7 +97,11 @@ pub async fn run(
             }
         }
     }
+    readiness.set_phase(Phase::Stopping);
     topo.shutdown().await;
+    if let Some(a) = api_server {
+        a.shutdown().await;
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Sluice: a streaming log agent that detects the source of every record and normalizes it to ECS.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -14,5 +15,6 @@ pub mod normalize;
 pub mod outputs;
 pub mod parse;
 pub mod pipeline;
+pub mod readiness;
 pub mod source_type;
 pub mod tls;

@@ -203,7 +203,10 @@ fn validate(cfg: &Config) -> Vec<Problem> {
         let globs = match input {
             InputConfig::File(f) => Some((&f.include, &f.exclude)),
             InputConfig::Evtx(e) => Some((&e.include, &e.exclude)),
-            InputConfig::Stdin(_) => None,
+            InputConfig::Stdin(_)
+            | InputConfig::Syslog(_)
+            | InputConfig::Http(_)
+            | InputConfig::SplunkHec(_) => None,
         };
         if let Some((include, exclude)) = globs {
             if include.is_empty() {
@@ -225,6 +228,19 @@ fn validate(cfg: &Config) -> Vec<Problem> {
                     );
                 }
             }
+        }
+        if let InputConfig::Syslog(s) = input {
+            for (key, message) in s.problems() {
+                problem(format!("inputs.{name}.{key}"), message);
+            }
+        }
+        let http_problems = match input {
+            InputConfig::Http(h) => h.problems(),
+            InputConfig::SplunkHec(h) => h.problems(),
+            _ => Vec::new(),
+        };
+        for (key, message) in http_problems {
+            problem(format!("inputs.{name}.{key}"), message);
         }
         if let InputConfig::File(f) = input {
             if f.max_line_bytes < 16 {
@@ -308,6 +324,11 @@ fn validate(cfg: &Config) -> Vec<Problem> {
             "log.level".into(),
             format!("expected a level such as `info` or `sluice=debug`: {e}"),
         );
+    }
+    if let Some(api) = &cfg.api {
+        for (key, message) in crate::api::config_problems(api) {
+            problem(format!("api.{key}"), message);
+        }
     }
     problems
 }

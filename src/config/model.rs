@@ -37,11 +37,69 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
-/// The HTTP API server (health, readiness, metrics).
+/// The HTTP API server: `/health`, `/ready`, `/metrics`, `/v1/normalize`, `/v1/openapi.json`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
+    /// `host:port`; port 0 lets the OS choose (the address is logged).
     pub listen: String,
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// Keys accepted on `/v1/*` (`Authorization: Bearer <key>` or `X-API-Key: <key>`). With no key
+    /// configured here or in `api_keys_file`, `/v1/*` is open.
+    #[serde(default)]
+    pub api_keys: Vec<super::Secret>,
+    /// One key per line, `#` comments; read at start and on every reload (SIGHUP).
+    #[serde(default)]
+    pub api_keys_file: Option<PathBuf>,
+    /// Ask for a key on `/metrics` too (when keys are configured).
+    #[serde(default)]
+    pub metrics_require_key: bool,
+    /// A token bucket per key (per client address when no keys are configured) on `/v1/*`.
+    #[serde(default)]
+    pub rate_limit: Option<ApiRateLimit>,
+    #[serde(default)]
+    pub normalize: ApiNormalizeConfig,
+}
+
+/// `api.rate_limit`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRateLimit {
+    /// Tokens added per second.
+    pub requests_per_second: f64,
+    /// Bucket size: requests allowed at once after a quiet period; default one second's worth.
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// `api.normalize`: limits of `POST /v1/normalize`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiNormalizeConfig {
+    /// More records in one request are answered 413.
+    #[serde(default = "default_api_max_records")]
+    pub max_records: usize,
+    /// Larger bodies, before or after gzip decompression, are answered 413.
+    #[serde(default = "default_api_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiNormalizeConfig {
+    fn default() -> Self {
+        ApiNormalizeConfig {
+            max_records: default_api_max_records(),
+            max_body_bytes: default_api_max_body(),
+        }
+    }
+}
+
+fn default_api_max_records() -> usize {
+    10_000
+}
+
+fn default_api_max_body() -> usize {
+    10 * 1024 * 1024
 }
 
 /// An input: named map entry with a `type`.
@@ -51,6 +109,9 @@ pub enum InputConfig {
     File(FileInputConfig),
     Stdin(StdinInputConfig),
     Evtx(EvtxInputConfig),
+    Syslog(SyslogInputConfig),
+    Http(HttpInputConfig),
+    SplunkHec(SplunkHecInputConfig),
 }
 
 /// Where a file input starts in a file it has no checkpoint for.
@@ -146,6 +207,124 @@ fn default_evtx_poll() -> Duration {
     Duration::from_secs(2)
 }
 
+/// `type: syslog`: syslog messages over the network or a local socket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogInputConfig {
+    pub mode: SyslogMode,
+    /// `host:port` for `udp` and `tcp` (port 0 lets the OS choose; the address is logged), a
+    /// socket path for `unix` and `unix_datagram`.
+    pub listen: String,
+    /// TLS on `tcp` (RFC 5425).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// How messages are cut out of a stream; `auto` decides per message.
+    #[serde(default)]
+    pub framing: SyslogFraming,
+    /// Longer messages are cut to this size, tagged and counted.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Stream connections beyond this are closed at once (and counted).
+    #[serde(default = "default_syslog_max_connections")]
+    pub max_connections: usize,
+    /// A stream connection silent this long is closed; 0 never closes one.
+    #[serde(default = "default_idle_timeout", with = "duration")]
+    pub idle_timeout: Duration,
+    /// Kernel receive buffer (SO_RCVBUF) of datagram sockets, which absorbs bursts; default
+    /// 4 MiB, capped by the kernel at `net.core.rmem_max`.
+    #[serde(default)]
+    pub receive_buffer_bytes: Option<usize>,
+    /// Skip detection: every record is this source type.
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+impl SyslogInputConfig {
+    /// Problems serde cannot see, as (key under the input, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        match self.mode {
+            SyslogMode::Udp | SyslogMode::Tcp => {
+                let port = self
+                    .listen
+                    .rsplit_once(':')
+                    .map(|(h, p)| (h, p.parse::<u16>()));
+                if !matches!(port, Some((h, Ok(_))) if !h.is_empty()) {
+                    p.push((
+                        "listen",
+                        format!(
+                            "expected `host:port` such as `0.0.0.0:514` or `[::]:6514`, found `{}`",
+                            self.listen
+                        ),
+                    ));
+                }
+            }
+            SyslogMode::Unix | SyslogMode::UnixDatagram => {
+                if self.listen.trim().is_empty() {
+                    p.push(("listen", "expected a socket path".into()));
+                }
+            }
+        }
+        if self.tls.is_some() && self.mode != SyslogMode::Tcp {
+            p.push(("tls", "TLS needs `mode: tcp`".into()));
+        }
+        if self.receive_buffer_bytes.is_some()
+            && !matches!(self.mode, SyslogMode::Udp | SyslogMode::UnixDatagram)
+        {
+            p.push((
+                "receive_buffer_bytes",
+                "applies to `mode: udp` and `mode: unix_datagram` only".into(),
+            ));
+        }
+        if self.max_message_bytes < 16 {
+            p.push(("max_message_bytes", "expected at least 16".into()));
+        }
+        if self.max_connections == 0 {
+            p.push(("max_connections", "expected at least 1".into()));
+        }
+        p
+    }
+}
+
+/// The socket a syslog input listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogMode {
+    /// One datagram is one message.
+    Udp,
+    /// A stream of framed messages, with `tls` optionally.
+    Tcp,
+    /// A unix stream socket, framed like `tcp`.
+    Unix,
+    /// A unix datagram socket (like `/dev/log`).
+    UnixDatagram,
+}
+
+/// Framing on syslog streams (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogFraming {
+    /// Per message: octet counting when it starts with `<count> <`, else up to LF or NUL.
+    #[default]
+    Auto,
+    /// Every message is `<count> <bytes>`; a bad count falls back to one line.
+    OctetCounting,
+    /// Every message runs to the next LF or NUL.
+    NonTransparent,
+}
+
+fn default_max_message_bytes() -> usize {
+    64 * 1024
+}
+
+fn default_syslog_max_connections() -> usize {
+    1000
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StdinInputConfig {
@@ -155,6 +334,137 @@ pub struct StdinInputConfig {
     pub max_line_bytes: usize,
     #[serde(default)]
     pub source_type: Option<String>,
+}
+
+/// `type: http`: records POSTed as NDJSON, a JSON array or text lines.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpInputConfig {
+    /// `host:port`; port 0 lets the OS choose (the address is logged).
+    pub listen: String,
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// The URL path that takes records.
+    #[serde(default = "default_http_path")]
+    pub path: String,
+    /// `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<super::Secret>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// `X-API-Key: <key>`, any of these.
+    #[serde(default)]
+    pub api_keys: Vec<super::Secret>,
+    /// One key per line; `#` comments.
+    #[serde(default)]
+    pub api_keys_file: Option<PathBuf>,
+    /// Larger bodies, before or after gzip decompression, are answered 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// When to answer 200: once queued, or once every output acknowledged.
+    #[serde(default)]
+    pub ack: HttpAck,
+    /// How long `ack: delivered` waits before answering 504.
+    #[serde(default = "default_http_ack_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Connections beyond this are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Skip detection: every record is this source type.
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+/// When an HTTP input answers success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpAck {
+    /// Once the records are queued for the processors.
+    #[default]
+    Accepted,
+    /// Once every output the records go to has accepted them.
+    Delivered,
+}
+
+fn default_http_path() -> String {
+    "/".into()
+}
+
+fn default_max_body_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+fn default_http_ack_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+/// `type: splunk_hec`: the Splunk HTTP Event Collector API.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplunkHecInputConfig {
+    /// `host:port`; port 0 lets the OS choose (the address is logged).
+    pub listen: String,
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// `Authorization: Splunk <token>`; `token`, `token_file`, `tokens` and `tokens_file` add up.
+    #[serde(default)]
+    pub token: Option<super::Secret>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tokens: Vec<super::Secret>,
+    /// One token per line; `#` comments.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+    /// Accept `?token=` in the URL (Splunk's `allowQueryStringAuth`); off, as in Splunk.
+    #[serde(default)]
+    pub allow_query_string_auth: bool,
+    /// Indexer acknowledgement: channels required, `ackId` in responses, `/services/collector/ack`.
+    #[serde(default)]
+    pub ack: bool,
+    /// A channel unused this long is forgotten with its unqueried acknowledgements.
+    #[serde(default = "default_hec_channel_idle", with = "duration")]
+    pub ack_idle_timeout: Duration,
+    /// Acknowledgements not yet queried, over all channels; beyond it requests are answered busy.
+    #[serde(default = "default_hec_max_pending_acks")]
+    pub max_pending_acks: usize,
+    /// Allowed `index` values; empty allows any (Splunk's per-token index list).
+    #[serde(default)]
+    pub indexes: Vec<String>,
+    /// What becomes the record: the `event` value, or the whole envelope with its metadata.
+    #[serde(default)]
+    pub record: HecRecord,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Skip detection: every record is this source type.
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+/// What a HEC event becomes in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HecRecord {
+    /// The `event` value: a string as it is, anything else as compact JSON. Detection sees the
+    /// payload; `host`, `source`, `sourcetype`, `index`, `fields` and `time` are not kept.
+    #[default]
+    Event,
+    /// The whole event object as compact JSON: metadata kept, detection sees a HEC envelope.
+    Envelope,
+}
+
+fn default_hec_channel_idle() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_hec_max_pending_acks() -> usize {
+    100_000
 }
 
 /// Processing settings.

@@ -3,8 +3,12 @@
 pub mod checkpoint;
 pub mod evtx;
 pub mod file;
+pub mod http;
+mod http_common;
 pub mod offsets;
+pub mod splunk_hec;
 pub mod stdin;
+pub mod syslog;
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -57,6 +61,9 @@ pub fn start(cfg: &InputConfig, ctx: InputContext) -> Result<JoinHandle<()>, Inp
             let c = c.clone();
             Ok(tokio::task::spawn_blocking(move || stdin::run(c, ctx)))
         }
+        InputConfig::Syslog(c) => syslog::start(c, ctx),
+        InputConfig::Http(c) => http::start(c.clone(), ctx),
+        InputConfig::SplunkHec(c) => splunk_hec::start(c.clone(), ctx),
     }
 }
 

@@ -193,19 +193,34 @@ impl FileOutput {
             "I/O errors in a component",
             &[("component", &self.ctx.name)],
         );
+        let latency = self.ctx.write_latency();
+        let retries = self.ctx.retries();
         let mut groups: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         while let Some(batch) = rx.blocking_recv() {
             self.group(&batch, &mut groups);
             let mut backoff = Duration::from_millis(100);
+            let started = Instant::now();
+            let mut failing = false;
             let delivered = loop {
                 match self.write_groups(&groups) {
                     Ok(n) => {
                         records.add(batch.len() as u64);
                         bytes.add(n);
+                        latency.observe_duration(started.elapsed());
+                        if failing {
+                            self.ctx.health.ready();
+                        }
                         break true;
                     }
                     Err(e) => {
                         errors.inc();
+                        retries.inc();
+                        if !failing {
+                            failing = true;
+                            self.ctx
+                                .health
+                                .failed(format!("write failing, retrying: {e}"));
+                        }
                         tracing::error!(output = %self.ctx.name, error = %e, retry_in = ?backoff, "write failed; retrying");
                         // Whatever was partly written may be written again: at-least-once.
                         self.open.clear();

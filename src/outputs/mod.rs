@@ -11,12 +11,16 @@ use tokio::task::JoinHandle;
 
 use crate::config::OutputConfig;
 use crate::event::OutBatch;
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Histogram, Metrics};
+use crate::readiness::ComponentHealth;
 
 #[derive(Debug, Clone)]
 pub struct OutputContext {
     pub name: Arc<str>,
     pub metrics: Metrics,
+    /// Report `failed` while the output cannot deliver (and `ready` once it can again) so that
+    /// `GET /ready` shows it.
+    pub health: ComponentHealth,
 }
 
 impl OutputContext {
@@ -34,6 +38,24 @@ impl OutputContext {
                 "Bytes written by an output",
                 &labels,
             ),
+        )
+    }
+
+    /// Time to deliver one batch, retries included (`sluice_output_write_seconds`).
+    pub fn write_latency(&self) -> Histogram {
+        self.metrics.histogram(
+            "sluice_output_write_seconds",
+            "Time an output takes to deliver one batch, retries included",
+            &[("component", &*self.name)],
+        )
+    }
+
+    /// Failed attempts that are tried again (`sluice_output_retries_total`).
+    pub fn retries(&self) -> Counter {
+        self.metrics.counter(
+            "sluice_output_retries_total",
+            "Delivery attempts that failed and were retried",
+            &[("component", &*self.name)],
         )
     }
 }

@@ -9,6 +9,7 @@ use crate::event::OutBatch;
 
 pub fn run(mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
     let (records, bytes) = ctx.sent_counters();
+    let latency = ctx.write_latency();
     let mut out = std::io::stdout().lock();
     let mut buf = Vec::with_capacity(256 * 1024);
     while let Some(batch) = rx.blocking_recv() {
@@ -17,8 +18,10 @@ pub fn run(mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
             buf.extend_from_slice(batch.batch.json(r));
             buf.push(b'\n');
         }
+        let started = std::time::Instant::now();
         match out.write_all(&buf).and_then(|()| out.flush()) {
             Ok(()) => {
+                latency.observe_duration(started.elapsed());
                 records.add(batch.len() as u64);
                 bytes.add(buf.len() as u64);
                 batch.ack.ack();
@@ -26,6 +29,7 @@ pub fn run(mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
             Err(e) => {
                 // A closed stdout will not come back: fail the batch so it is not marked delivered.
                 tracing::error!(output = %ctx.name, error = %e, "cannot write to stdout");
+                ctx.health.failed(format!("cannot write to stdout: {e}"));
                 batch.ack.fail();
             }
         }

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::WhenFull;
 use crate::event::{OutBatch, RawBatch};
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Histogram, Metrics};
 use processor::Processor;
 
 /// How inputs hand batches to the processors.
@@ -75,6 +75,24 @@ impl BatchSender {
             }
         }
     }
+
+    /// Sends without waiting, for async inputs that must not block a runtime thread: a full
+    /// queue gives the batch back, so the caller can answer "busy" and let its client retry.
+    pub fn try_send(
+        &self,
+        batch: RawBatch,
+    ) -> Result<(), crossbeam_channel::TrySendError<RawBatch>> {
+        let (n, bytes) = (batch.len() as u64, batch.buf.len() as u64);
+        self.tx.try_send(batch)?;
+        self.records_in.add(n);
+        self.bytes_in.add(bytes);
+        Ok(())
+    }
+
+    /// Whether the processors' queue is full right now (health checks).
+    pub fn is_full(&self) -> bool {
+        self.tx.is_full()
+    }
 }
 
 /// Where records of one input go.
@@ -92,6 +110,24 @@ pub(crate) struct Stage {
     pub processor: Arc<Processor>,
     pub routes: HashMap<Arc<str>, Vec<RouteTarget>>,
     pub unrouted: Counter,
+    /// Time to detect and normalize one batch (`sluice_batch_processing_seconds`).
+    pub process_seconds: Histogram,
+}
+
+/// The running configuration's processor, for normalizing outside the pipeline
+/// (`POST /v1/normalize`). Follows reloads; holds no output queue open.
+#[derive(Debug, Clone)]
+pub struct CurrentProcessor(Arc<RwLock<Arc<Stage>>>);
+
+impl CurrentProcessor {
+    /// The processor now; the stage (and its routes) is released before this returns.
+    pub fn get(&self) -> Arc<Processor> {
+        let stage = match self.0.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        Arc::clone(&stage.processor)
+    }
 }
 
 /// Starts `n` processor threads reading from `rx`. They exit when every sender is gone.
@@ -125,7 +161,9 @@ fn processor_loop(rx: Receiver<RawBatch>, stage: Arc<RwLock<Arc<Stage>>>) {
 
 /// Processes one batch and hands it to every output its input feeds.
 pub(crate) fn process_and_route(stage: &Stage, batch: RawBatch) {
+    let started = std::time::Instant::now();
     let processed = Arc::new(stage.processor.process(&batch));
+    stage.process_seconds.observe_duration(started.elapsed());
     let n = processed.records.len() as u64;
     let targets = stage
         .routes

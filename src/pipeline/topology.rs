@@ -10,12 +10,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::{Processor, ProcessorError};
-use super::{spawn_processors, BatchSender, RouteTarget, Stage};
+use super::{spawn_processors, BatchSender, CurrentProcessor, RouteTarget, Stage};
 use crate::config::{Config, InputConfig, OutputConfig};
 use crate::event::RawBatch;
 use crate::inputs::{self, InputContext};
 use crate::metrics::Metrics;
 use crate::outputs::{self, OutputContext};
+use crate::readiness::{ComponentHealth, Readiness};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
@@ -35,6 +36,7 @@ pub enum TopologyError {
 
 struct RunningInput {
     cfg: InputConfig,
+    health: ComponentHealth,
     stop: CancellationToken,
     abort: CancellationToken,
     join: JoinHandle<()>,
@@ -42,6 +44,7 @@ struct RunningInput {
 
 struct RunningOutput {
     cfg: OutputConfig,
+    health: ComponentHealth,
     target: RouteTarget,
     join: JoinHandle<()>,
 }
@@ -50,6 +53,7 @@ struct RunningOutput {
 pub struct Topology {
     cfg: Config,
     metrics: Metrics,
+    readiness: Readiness,
     stage: Arc<RwLock<Arc<Stage>>>,
     raw_tx: Option<Sender<RawBatch>>,
     processors: Vec<std::thread::JoinHandle<()>>,
@@ -59,8 +63,12 @@ pub struct Topology {
 
 impl Topology {
     /// Starts outputs, processors and inputs, in that order, so nothing is read before it can go
-    /// somewhere.
-    pub fn start(cfg: Config, metrics: Metrics) -> Result<Self, TopologyError> {
+    /// somewhere. Components register with `readiness` as they start.
+    pub fn start(
+        cfg: Config,
+        metrics: Metrics,
+        readiness: Readiness,
+    ) -> Result<Self, TopologyError> {
         let threads = if cfg.pipeline.threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -69,15 +77,31 @@ impl Topology {
         let (raw_tx, raw_rx) = crossbeam_channel::bounded(cfg.pipeline.queue_batches);
         let mut outputs = BTreeMap::new();
         for (name, oc) in &cfg.outputs {
-            outputs.insert(name.clone(), start_output(name, oc, &metrics)?);
+            outputs.insert(name.clone(), start_output(name, oc, &metrics, &readiness)?);
         }
         let stage = Arc::new(RwLock::new(Arc::new(build_stage(
             &cfg, &outputs, &metrics,
         )?)));
+        // A receiver, not a sender: holding it does not keep the processors from ending.
+        let queued = raw_rx.clone();
+        metrics.gauge_fn(
+            "sluice_queue_batches",
+            "Batches waiting in a queue: the processors' (component=\"processors\") or an output's",
+            &[("component", "processors"), ("kind", "pipeline")],
+            Arc::new(move || Some(queued.len() as i64)),
+        );
+        let capacity = cfg.pipeline.queue_batches as i64;
+        metrics.gauge_fn(
+            "sluice_queue_capacity_batches",
+            "Capacity of a queue, in batches",
+            &[("component", "processors"), ("kind", "pipeline")],
+            Arc::new(move || Some(capacity)),
+        );
         let processors = spawn_processors(threads, raw_rx, Arc::clone(&stage));
         let mut topo = Topology {
             cfg: cfg.clone(),
             metrics,
+            readiness,
             stage,
             raw_tx: Some(raw_tx),
             processors,
@@ -99,6 +123,21 @@ impl Topology {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// A handle on the processor of whatever configuration is running, now and after reloads.
+    pub fn current_processor(&self) -> CurrentProcessor {
+        CurrentProcessor(Arc::clone(&self.stage))
+    }
+
+    /// Marks outputs whose task ended while they should run (a panic) as failed for `/ready`.
+    pub fn check_health(&self) {
+        for r in self.outputs.values() {
+            if r.join.is_finished() {
+                r.health
+                    .failed("the output stopped unexpectedly; see the logs");
+            }
+        }
     }
 
     /// True once every input has ended on its own (stdin at end of file).
@@ -131,7 +170,7 @@ impl Topology {
                     next.insert(name.clone(), running);
                 }
                 prev => {
-                    let started = start_output(name, oc, &self.metrics);
+                    let started = start_output(name, oc, &self.metrics, &self.readiness);
                     match started {
                         Ok(r) => {
                             next.insert(name.clone(), r);
@@ -246,6 +285,7 @@ impl Topology {
             processor: Arc::clone(&current.processor),
             routes: HashMap::new(),
             unrouted: current.unrouted.clone(),
+            process_seconds: current.process_seconds.clone(),
         });
         drop(current);
         let outputs = std::mem::take(&mut self.outputs);
@@ -287,12 +327,18 @@ impl Topology {
             abort: abort.clone(),
             metrics: self.metrics.clone(),
         };
-        let join = inputs::start(ic, ctx).map_err(|source| TopologyError::Input {
-            name: name.into(),
-            source,
+        let health = self.readiness.register("input", name);
+        let join = inputs::start(ic, ctx).map_err(|source| {
+            health.unregister();
+            TopologyError::Input {
+                name: name.into(),
+                source,
+            }
         })?;
+        health.ready();
         Ok(RunningInput {
             cfg: ic.clone(),
+            health,
             stop,
             abort,
             join,
@@ -304,19 +350,46 @@ fn start_output(
     name: &str,
     oc: &OutputConfig,
     metrics: &Metrics,
+    readiness: &Readiness,
 ) -> Result<RunningOutput, TopologyError> {
     let common = oc.common();
     let (tx, rx) = mpsc::channel(common.queue_batches);
+    let health = readiness.register("output", name);
     let ctx = OutputContext {
         name: Arc::from(name),
         metrics: metrics.clone(),
+        health: health.clone(),
     };
-    let join = outputs::start(oc, rx, ctx).map_err(|source| TopologyError::Output {
-        name: name.into(),
-        source,
+    let join = outputs::start(oc, rx, ctx).map_err(|source| {
+        health.unregister();
+        TopologyError::Output {
+            name: name.into(),
+            source,
+        }
     })?;
+    health.ready();
+    // Weak: the gauge must not keep a retired output's queue open.
+    let weak = tx.downgrade();
+    let labels = [("component", name), ("kind", "output")];
+    metrics.gauge_fn(
+        "sluice_queue_batches",
+        "Batches waiting in a queue: the processors' (component=\"processors\") or an output's",
+        &labels,
+        Arc::new(move || {
+            weak.upgrade()
+                .map(|tx| (tx.max_capacity() - tx.capacity()) as i64)
+        }),
+    );
+    let weak = tx.downgrade();
+    metrics.gauge_fn(
+        "sluice_queue_capacity_batches",
+        "Capacity of a queue, in batches",
+        &labels,
+        Arc::new(move || weak.upgrade().map(|tx| tx.max_capacity() as i64)),
+    );
     Ok(RunningOutput {
         cfg: oc.clone(),
+        health,
         target: RouteTarget {
             name: Arc::from(name),
             tx,
@@ -335,6 +408,7 @@ fn start_output(
 fn retire_outputs(retired: Vec<(String, RunningOutput)>) {
     for (name, r) in retired {
         drop(r.target);
+        r.health.unregister();
         tokio::spawn(async move {
             let _ = r.join.await;
             tracing::info!(output = %name, "retired output drained");
@@ -343,6 +417,7 @@ fn retire_outputs(retired: Vec<(String, RunningOutput)>) {
 }
 
 async fn stop_input(r: RunningInput, timeout: Duration) {
+    r.health.unregister();
     r.stop.cancel();
     let abort = r.abort.clone();
     let mut join = r.join;
@@ -379,6 +454,11 @@ fn build_stage(
         }
     }
     Ok(Stage {
+        process_seconds: metrics.histogram(
+            "sluice_batch_processing_seconds",
+            "Time the processors take to detect and normalize one batch",
+            &[],
+        ),
         processor,
         routes,
         unrouted: metrics.counter(

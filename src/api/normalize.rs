@@ -1,0 +1,433 @@
+//! `POST /v1/normalize`: records in, ECS documents out, in order, one result per record.
+//!
+//! The body is read under `max_body_bytes` (and decompressed under it again), split into one
+//! `RawBatch`, and run through the running configuration's `Processor`, the same detection and
+//! normalization the pipeline uses. The response is assembled from the processor's NDJSON bytes
+//! without parsing them again.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{json_response, ApiError, Shared};
+use crate::config::ApiNormalizeConfig;
+use crate::event::{Origin, RawBatch};
+use crate::pipeline::ack::AckRef;
+use crate::pipeline::processor::Processor;
+use crate::source_type::SourceType;
+
+/// `sluice.input` of documents normalized through the API.
+const INPUT_NAME: &str = "api";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Params {
+    /// Skip detection: every record is this type.
+    source_type: Option<String>,
+}
+
+/// How the body is cut into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `{"records": [...]}` or a bare array.
+    Json,
+    /// One record per line (NDJSON or plain text).
+    Lines,
+}
+
+pub(super) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    params: Result<Query<Params>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let settings = shared.settings();
+    let limits = settings.limits.clone();
+    let processor = shared
+        .deps
+        .processor
+        .get()
+        .map(|p| p.get())
+        .ok_or_else(|| ApiError::Unavailable("the pipeline is starting; retry shortly".into()))?;
+    let format = format(&headers)?;
+    let gzip = gzipped(&headers)?;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limits.max_body_bytes as u64 {
+            return Err(too_large_body(&limits));
+        }
+    }
+    let bytes = match Limited::new(body, limits.max_body_bytes).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(too_large_body(&limits))
+        }
+        Err(e) => return Err(ApiError::BadRequest(format!("cannot read the body: {e}"))),
+    };
+    let source_type = params.source_type.map(|t| SourceType::from_name(&t));
+    let permit = Arc::clone(&shared.deps.cpu)
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Unavailable("the API is stopping".into()))?;
+    let metrics = shared.deps.metrics.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let body: Cow<'_, [u8]> = if gzip {
+            Cow::Owned(gunzip(&bytes, limits.max_body_bytes)?)
+        } else {
+            Cow::Borrowed(&bytes[..])
+        };
+        let out = normalize(&processor, &body, format, source_type, &limits)?;
+        let labels = |r| [("result", r)];
+        metrics
+            .counter(
+                "sluice_api_normalized_records_total",
+                "Records answered by /v1/normalize, by result",
+                &labels("ok"),
+            )
+            .add(out.ok);
+        metrics
+            .counter(
+                "sluice_api_normalized_records_total",
+                "Records answered by /v1/normalize, by result",
+                &labels("error"),
+            )
+            .add(out.failed);
+        Ok::<_, ApiError>(out.json)
+    });
+    let json = job
+        .await
+        .map_err(|e| ApiError::Internal(format!("normalization stopped: {e}")))??;
+    let mut r = json_response(StatusCode::OK, String::new());
+    *r.body_mut() = Body::from(json);
+    Ok(r)
+}
+
+fn too_large_body(limits: &ApiNormalizeConfig) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the body is larger than api.normalize.max_body_bytes ({} bytes)",
+        limits.max_body_bytes
+    ))
+}
+
+/// The record format from `Content-Type`.
+fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => Ok(Format::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
+        | "application/x-jsonlines" | "text/plain" => Ok(Format::Lines),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type `{ct}` is not supported: send application/json ({{\"records\": [...]}}), application/x-ndjson or text/plain (one record per line)"
+        ))),
+    }
+}
+
+fn gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(v) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let v = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    match v.as_str() {
+        "" | "identity" => Ok(false),
+        "gzip" | "x-gzip" => Ok(true),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding `{other}` is not supported: send gzip or nothing"
+        ))),
+    }
+}
+
+/// Decompresses, refusing output beyond `max` bytes (a small bomb stays small).
+fn gunzip(data: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(max));
+    let mut dec = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid gzip: {e}")))?;
+    if out.len() > max {
+        return Err(ApiError::TooLarge(format!(
+            "the decompressed body is larger than api.normalize.max_body_bytes ({max} bytes)"
+        )));
+    }
+    Ok(out)
+}
+
+/// One input record's place in the answer.
+enum Slot {
+    /// Processed; `expands` when it was a JSON batch (`{"Records": [...]}`) of this many events.
+    Done {
+        expands: Option<usize>,
+    },
+    Error(String),
+}
+
+struct Output {
+    json: Vec<u8>,
+    ok: u64,
+    failed: u64,
+}
+
+/// A string element of `records`, borrowed from the body when it has no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonBody<'a> {
+    #[serde(borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+/// Builds the batch and the answer's slots, enforcing `max_records`.
+struct Collector {
+    batch: RawBatch,
+    slots: Vec<Slot>,
+    max_records: usize,
+}
+
+impl Collector {
+    fn room(&self) -> Result<(), ApiError> {
+        if self.slots.len() >= self.max_records {
+            return Err(ApiError::TooLarge(format!(
+                "more than api.normalize.max_records ({}) records",
+                self.max_records
+            )));
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, raw: &[u8]) -> Result<(), ApiError> {
+        self.room()?;
+        if raw.trim_ascii().is_empty() {
+            self.slots.push(Slot::Error("empty record".into()));
+            return Ok(());
+        }
+        let expands = crate::framing::split_json_batch(raw).map(|e| e.len());
+        self.batch.push(raw, None, false);
+        self.slots.push(Slot::Done { expands });
+        Ok(())
+    }
+
+    fn error(&mut self, message: String) -> Result<(), ApiError> {
+        self.room()?;
+        self.slots.push(Slot::Error(message));
+        Ok(())
+    }
+}
+
+fn normalize(
+    processor: &Processor,
+    body: &[u8],
+    format: Format,
+    source_type: Option<SourceType>,
+    limits: &ApiNormalizeConfig,
+) -> Result<Output, ApiError> {
+    let mut origin = Origin::input(Arc::from(INPUT_NAME));
+    origin.source_type = source_type;
+    let mut c = Collector {
+        batch: RawBatch::new(Arc::new(origin), AckRef::none()),
+        slots: Vec::new(),
+        max_records: limits.max_records,
+    };
+    match format {
+        Format::Json => {
+            let elements: Vec<&RawValue> = if body.trim_ascii_start().starts_with(b"[") {
+                serde_json::from_slice(body)
+            } else {
+                serde_json::from_slice::<JsonBody>(body).map(|b| b.records)
+            }
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "expected a JSON body {{\"records\": [\"raw record\", ...]}}: {e}"
+                ))
+            })?;
+            for el in elements {
+                let text = el.get();
+                match text.as_bytes().first() {
+                    Some(b'"') => {
+                        let Text(s) = serde_json::from_str(text)
+                            .map_err(|e| ApiError::BadRequest(format!("records: {e}")))?;
+                        c.record(s.as_bytes())?;
+                    }
+                    // A JSON object stands for itself (a CloudTrail event sent as an object).
+                    Some(b'{') => c.record(text.as_bytes())?,
+                    _ => c.error(format!(
+                        "expected a string (or a JSON object), found `{}`",
+                        text.chars().take(40).collect::<String>()
+                    ))?,
+                }
+            }
+        }
+        Format::Lines => {
+            let body = body.strip_suffix(b"\n").unwrap_or(body);
+            if !body.is_empty() {
+                for line in body.split(|b| *b == b'\n') {
+                    c.record(line.strip_suffix(b"\r").unwrap_or(line))?;
+                }
+            }
+        }
+    }
+    let Collector { batch, slots, .. } = c;
+    let processed = processor.process(&batch);
+    let expected: usize = slots
+        .iter()
+        .map(|s| match s {
+            Slot::Done { expands } => expands.unwrap_or(1),
+            Slot::Error(_) => 0,
+        })
+        .sum();
+    if expected != processed.records.len() {
+        return Err(ApiError::Internal(format!(
+            "expected {expected} documents, the processor made {}",
+            processed.records.len()
+        )));
+    }
+    let mut json = Vec::with_capacity(processed.data.len() + 32 * slots.len() + 16);
+    json.extend_from_slice(b"{\"results\":[");
+    let mut docs = processed.records.iter().map(|r| processed.json(r));
+    let (mut ok, mut failed) = (0u64, 0u64);
+    for (i, slot) in slots.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        match slot {
+            Slot::Done { expands: None } => {
+                ok += 1;
+                json.extend_from_slice(b"{\"ok\":true,\"event\":");
+                json.extend_from_slice(docs.next().unwrap_or(b"null"));
+                json.push(b'}');
+            }
+            Slot::Done { expands: Some(n) } => {
+                ok += 1;
+                json.extend_from_slice(b"{\"ok\":true,\"events\":[");
+                for j in 0..*n {
+                    if j > 0 {
+                        json.push(b',');
+                    }
+                    json.extend_from_slice(docs.next().unwrap_or(b"null"));
+                }
+                json.extend_from_slice(b"]}");
+            }
+            Slot::Error(e) => {
+                failed += 1;
+                let e = serde_json::to_string(e).unwrap_or_else(|_| "\"error\"".into());
+                json.extend_from_slice(b"{\"ok\":false,\"error\":");
+                json.extend_from_slice(e.as_bytes());
+                json.push(b'}');
+            }
+        }
+    }
+    json.extend_from_slice(b"]}");
+    Ok(Output { json, ok, failed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PipelineConfig;
+    use crate::metrics::Metrics;
+
+    fn limits(max_records: usize) -> ApiNormalizeConfig {
+        ApiNormalizeConfig {
+            max_records,
+            max_body_bytes: 1 << 20,
+        }
+    }
+
+    fn run(body: &str, format: Format, max: usize) -> Result<serde_json::Value, ApiError> {
+        let p = Processor::new(&PipelineConfig::default(), &Metrics::new()).unwrap();
+        let out = normalize(&p, body.as_bytes(), format, None, &limits(max))?;
+        Ok(serde_json::from_slice(&out.json).unwrap())
+    }
+
+    #[test]
+    fn one_result_per_record_in_order() {
+        let v = run(
+            r#"{"records": ["a", "", {"x": 1}, null, "{\"Records\": [{\"a\": 1}, {\"b\": 2}]}"]}"#,
+            Format::Json,
+            10,
+        )
+        .unwrap();
+        let r = v["results"].as_array().unwrap();
+        assert_eq!(r.len(), 5);
+        assert_eq!(r[0]["event"]["message"], "a");
+        assert_eq!(r[1]["error"], "empty record");
+        assert_eq!(r[2]["event"]["json"]["x"], 1);
+        assert_eq!(r[3]["ok"], false);
+        assert_eq!(r[4]["events"].as_array().unwrap().len(), 2);
+        let v = run("a\r\n\nb\n", Format::Lines, 10).unwrap();
+        let r = v["results"].as_array().unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0]["event"]["message"], "a");
+        assert_eq!(r[1]["ok"], false);
+        assert_eq!(r[2]["event"]["message"], "b");
+        assert_eq!(
+            run("", Format::Lines, 10).unwrap()["results"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn limits_and_malformed_bodies() {
+        assert!(matches!(
+            run("a\nb\nc\n", Format::Lines, 2),
+            Err(ApiError::TooLarge(_))
+        ));
+        assert!(matches!(
+            run(r#"{"records": [1, 2, 3]}"#, Format::Json, 2),
+            Err(ApiError::TooLarge(_))
+        ));
+        assert!(matches!(
+            run(r#"{"records": "a"}"#, Format::Json, 2),
+            Err(ApiError::BadRequest(_))
+        ));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &[b'x'; 5000]).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(gunzip(&gz, 5000).unwrap().len(), 5000);
+        assert!(matches!(gunzip(&gz, 4999), Err(ApiError::TooLarge(_))));
+        assert!(matches!(gunzip(b"nope", 10), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn content_type_and_encoding() {
+        let h = |k: header::HeaderName, v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(k, v.parse().unwrap());
+            m
+        };
+        assert_eq!(
+            format(&h(header::CONTENT_TYPE, "application/json; charset=utf-8")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            format(&h(header::CONTENT_TYPE, "Application/X-NDJSON")).unwrap(),
+            Format::Lines
+        );
+        assert!(format(&HeaderMap::new()).is_err());
+        assert!(gzipped(&h(header::CONTENT_ENCODING, "gzip")).unwrap());
+        assert!(!gzipped(&HeaderMap::new()).unwrap());
+        assert!(gzipped(&h(header::CONTENT_ENCODING, "br")).is_err());
+    }
+}
