@@ -303,6 +303,11 @@ impl ApiServer {
             let previous = self.shared.settings();
             match Settings::load(cfg, Some(&previous)) {
                 Ok(s) => {
+                    tracing::info!(
+                        api_keys = s.keys.len(),
+                        rate_limited = s.limiter.is_some(),
+                        "API settings reloaded"
+                    );
                     let mut guard = match self.shared.settings.write() {
                         Ok(g) => g,
                         Err(p) => p.into_inner(),
