@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn texts(r: &Records) -> Vec<String> {

@@ -1,4 +1,3 @@
-
 use super::*;
 use chrono::Utc;
 use serde_json::json;

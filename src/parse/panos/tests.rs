@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn split(line: &str) -> Vec<String> {

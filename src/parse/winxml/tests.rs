@@ -1,4 +1,3 @@
-
 use super::*;
 
 const LOGON: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>4624</EventID><Version>2</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime='2023-05-02T08:15:30.1234567Z'/><EventRecordID>88211</EventRecordID><Correlation ActivityID='{aa11bb22-0000-0000-0000-000000000001}'/><Execution ProcessID='640' ThreadID='7012'/><Channel>Security</Channel><Computer>fs01.corp.example</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='TargetUserName'>jdoe</Data><Data Name='LogonProcessName'>NtLmSsp </Data><Data Name='IpAddress'>10.1.2.3</Data><Data Name='Note'>a &amp; b &lt;c&gt;</Data><Data Name='Empty'/></EventData></Event>";
