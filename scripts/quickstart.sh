@@ -9,7 +9,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 cargo build --release --locked
 rm -rf ./out ./data/quickstart
-./target/release/sluice run
+"${CARGO_TARGET_DIR:-./target}/release/sluice" run
 echo
 echo "Normalized records:"
 wc -l ./out/*.ndjson
