@@ -173,6 +173,10 @@ impl Processor {
                 ))
             }
         };
+        // `message` is the source's human-readable text (NORMALIZATION.md); the raw record stands
+        // in only where nothing was parsed or parsing failed, so no text is ever hidden.
+        let text_fallback =
+            failure.is_some() || matches!(source_type, SourceType::Unknown | SourceType::Other(_));
         if let Some(f) = failure {
             doc.append_unique("tags", "_sluice_parse_failure");
             doc.insert("error.message", f.0.into_owned());
@@ -191,6 +195,7 @@ impl Processor {
             &batch.origin,
             &source_type,
             detection.confidence,
+            text_fallback,
             doc,
         );
         tally.add("detected", &source_type);
@@ -254,6 +259,7 @@ impl Processor {
     }
 
     /// Fields every record gets, whatever its type.
+    #[allow(clippy::too_many_arguments)]
     fn common_fields(
         &self,
         raw: &[u8],
@@ -261,6 +267,7 @@ impl Processor {
         origin: &crate::event::Origin,
         source_type: &SourceType,
         confidence: f32,
+        text_fallback: bool,
         doc: &mut Doc,
     ) {
         if !doc.contains("@timestamp") {
@@ -270,7 +277,7 @@ impl Processor {
         if self.keep_original {
             doc.insert("event.original", String::from_utf8_lossy(raw));
         }
-        if !doc.contains("message") {
+        if text_fallback && !doc.contains("message") {
             doc.insert("message", String::from_utf8_lossy(raw).trim_end());
         }
         doc.insert("ecs.version", ECS_VERSION);
@@ -357,4 +364,53 @@ pub enum ProcessorError {
     TimeZone(String),
     #[error("{0}")]
     Data(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Origin;
+    use crate::pipeline::ack::AckRef;
+
+    fn run(lines: &[&str]) -> Vec<serde_json::Value> {
+        let p = Processor::new(&PipelineConfig::default(), &Metrics::new()).unwrap();
+        let mut batch = RawBatch::new(Arc::new(Origin::input("t".into())), AckRef::none());
+        for l in lines {
+            batch.push(l.as_bytes(), None, false);
+        }
+        let out = p.process(&batch);
+        out.data
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn message_is_the_sources_text_or_the_raw_record_when_nothing_was_parsed() {
+        let docs = run(&[
+            "Mar  3 07:01:02 web01 sshd[42]: Accepted password for alice from 10.1.2.3 port 5022 ssh2",
+            "1,2024/02/03 10:11:12,012345678901,TRAFFIC,end,2561,2024/02/03 10:11:12,10.0.0.5,198.51.100.7,0.0.0.0,0.0.0.0,allow,,,ssl,vsys1,trust,untrust,e1/2,e1/1,fwd,2024/02/03 10:11:12,1,1,51515,443,0,0,0x0,tcp,allow,5000",
+            "1,2024/02/03 10:11:12,012345678901,TRAFFIC,end,2561,x",
+            "nothing anyone knows",
+        ]);
+        assert_eq!(
+            docs[0]["message"],
+            "Accepted password for alice from 10.1.2.3 port 5022 ssh2"
+        );
+        assert_eq!(docs[1]["sluice"]["source_type"], "panos");
+        assert!(docs[1].get("message").is_none(), "{}", docs[1]);
+        assert!(docs[1]["event"]["original"]
+            .as_str()
+            .unwrap()
+            .starts_with("1,2024"));
+        // Detected but cut short: the text stays visible next to the failure.
+        assert_eq!(docs[2]["tags"][0], "_sluice_parse_failure");
+        assert_eq!(
+            docs[2]["message"],
+            "1,2024/02/03 10:11:12,012345678901,TRAFFIC,end,2561,x"
+        );
+        assert_eq!(docs[3]["sluice"]["source_type"], "unknown");
+        assert_eq!(docs[3]["message"], "nothing anyone knows");
+    }
 }
