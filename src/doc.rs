@@ -413,41 +413,50 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Eight bytes at a time: most text has nothing to escape, so skip clean words whole.
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
+        // Eight bytes at a time: most text has nothing to escape, so clean words are skipped whole
+        // and only a word with something to escape is looked at byte by byte.
+        let end = match bytes.get(i..i + 8) {
+            Some(word) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                if !needs_escape(u64::from_le_bytes(w)) {
+                    i += 8;
+                    continue;
+                }
+                i + 8
             }
-        }
-        let b = bytes[i];
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                let _ = write!(out, "\\u{:04x}", b);
-                i += 1;
-                start = i;
-                continue;
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
+            None => bytes.len(),
         };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        i += 1;
-        start = i;
+        while i < end {
+            escape_byte(out, bytes, &mut start, i);
+            i += 1;
+        }
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Escapes `bytes[i]` if it must be, first copying the clean run `bytes[*start..i]`.
+#[inline(always)]
+fn escape_byte(out: &mut Vec<u8>, bytes: &[u8], start: &mut usize, i: usize) {
+    let b = bytes[i];
+    let esc: &[u8] = match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0..=0x1f => {
+            out.extend_from_slice(&bytes[*start..i]);
+            let _ = write!(out, "\\u{:04x}", b);
+            *start = i + 1;
+            return;
+        }
+        _ => return,
+    };
+    out.extend_from_slice(&bytes[*start..i]);
+    out.extend_from_slice(esc);
+    *start = i + 1;
 }
 
 /// Whether any byte of `w` is a control character, `"` or `\\` (the classic SWAR tests: a byte
