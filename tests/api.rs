@@ -3,6 +3,7 @@
 //! the test reads it from the log, so tests run in parallel.
 
 mod common;
+mod http_support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -62,7 +63,7 @@ fn start_with(dir: &Path, cfg: &str, ca: Option<&Path>) -> Api {
     let agent = Agent::start(dir, &path);
     let mut addr = None;
     wait_for("the API to listen", Duration::from_secs(30), || {
-        addr = listen_address(&agent.logs());
+        addr = http_support::logged_address(&agent.logs(), "API listening");
         addr.is_some()
     });
     let addr = addr.unwrap();
@@ -91,31 +92,6 @@ fn start_with(dir: &Path, cfg: &str, ca: Option<&Path>) -> Api {
         api.get("/ready", &[]).json()["phase"] != "starting"
     });
     api
-}
-
-/// The address in `API listening address=…`, colours stripped.
-fn listen_address(logs: &str) -> Option<String> {
-    let plain = strip_ansi(logs);
-    let line = plain.lines().find(|l| l.contains("API listening"))?;
-    let rest = line.split("address=").nth(1)?;
-    Some(rest.split_whitespace().next()?.to_string())
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for n in chars.by_ref() {
-                if n.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// One HTTP exchange through curl.
@@ -781,7 +757,7 @@ fn keys_rate_limits_and_reload_without_secrets_in_logs() {
     });
     assert_eq!(api.post_json(&one, &from_file).status, 401);
 
-    let logs = strip_ansi(&api.agent.logs());
+    let logs = http_support::strip_ansi(&api.agent.logs());
     for secret in [
         "inline-key-51d2e0",
         "file-key-7f3a9c",

@@ -54,7 +54,7 @@ pub fn logged_address(logs: &str, marker: &str) -> Option<String> {
 }
 
 /// Removes terminal colour codes, which the log has when ANSI output is on.
-fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
