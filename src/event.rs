@@ -46,6 +46,27 @@ pub struct RawRecord {
     pub offset: Option<u64>,
     /// The record was longer than the input's limit and was cut.
     pub truncated: bool,
+    /// What the sender said about the record besides its bytes (Splunk HEC metadata).
+    pub meta: Option<Box<RecordMeta>>,
+}
+
+/// Per-record context a protocol carries beside the record: Splunk HEC's `time`, `host`,
+/// `source`, `sourcetype`, `index` and `fields`. Mapped by the processor after normalization.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordMeta {
+    pub time: Option<DateTime<Utc>>,
+    pub host: Option<String>,
+    pub source: Option<String>,
+    pub sourcetype: Option<String>,
+    pub index: Option<String>,
+    /// Indexed fields: a JSON object.
+    pub fields: Option<serde_json::Value>,
+}
+
+impl RecordMeta {
+    pub fn is_empty(&self) -> bool {
+        *self == RecordMeta::default()
+    }
 }
 
 /// Records read together by one input, with one acknowledgement for all of them.
@@ -77,6 +98,7 @@ impl RawBatch {
             range: start..self.buf.len(),
             offset,
             truncated,
+            meta: None,
         });
     }
 

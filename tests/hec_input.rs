@@ -104,11 +104,26 @@ fn event_raw_and_health_endpoints() {
         originals.contains(&r#"{"n":3,"msg":"object event"}"#),
         "an object event is compact JSON"
     );
-    let syslog = docs
+    // HEC metadata travels with each record.
+    let ev = docs
+        .iter()
+        .find(|d| d["message"] == "string event 39")
+        .expect("string event 39");
+    let t = chrono::DateTime::parse_from_rfc3339(ev["@timestamp"].as_str().unwrap()).unwrap();
+    assert_eq!(t.timestamp_millis(), 1_700_000_000_039, "{ev}");
+    assert_eq!(ev["host"]["name"], "web-1");
+    assert_eq!(ev["splunk"]["sourcetype"], "app");
+    let obj = docs
+        .iter()
+        .find(|d| d["event"]["original"] == r#"{"n":3,"msg":"object event"}"#)
+        .unwrap();
+    assert_eq!(obj["splunk"]["fields"]["f"], "v", "{obj}");
+    let syslog: Vec<_> = docs
         .iter()
         .filter(|d| d["sluice"]["source_type"] == "syslog")
-        .count();
-    assert_eq!(syslog, 25, "raw syslog lines are detected as syslog");
+        .collect();
+    assert_eq!(syslog.len(), 25, "raw syslog lines are detected as syslog");
+    assert!(syslog.iter().all(|d| d["splunk"]["sourcetype"] == "syslog"));
     assert!(docs.iter().all(|d| d["log"]["source"]["address"]
         .as_str()
         .is_some_and(|a| a.starts_with("127.0.0.1:"))));

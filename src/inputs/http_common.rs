@@ -388,6 +388,8 @@ pub async fn offload<T: Send + 'static>(
 pub struct Records {
     pub buf: Vec<u8>,
     pub ranges: Vec<Range<usize>>,
+    /// Metadata per record, by index; empty when no record has any.
+    pub metas: Vec<Option<Box<crate::event::RecordMeta>>>,
 }
 
 impl Records {
@@ -406,6 +408,17 @@ impl Records {
         self.ranges.push(start..self.buf.len());
     }
 
+    /// Attaches metadata to the record pushed last.
+    pub fn set_last_meta(&mut self, meta: crate::event::RecordMeta) {
+        if meta.is_empty() || self.ranges.is_empty() {
+            return;
+        }
+        self.metas.resize_with(self.ranges.len(), || None);
+        if let Some(last) = self.metas.last_mut() {
+            *last = Some(Box::new(meta));
+        }
+    }
+
     /// Every non-blank line of `body` (a `\r` before the newline is dropped), without copying.
     pub fn lines(body: Vec<u8>) -> Self {
         let mut ranges = Vec::new();
@@ -422,7 +435,11 @@ impl Records {
             }
             start = nl + 1;
         }
-        Records { buf: body, ranges }
+        Records {
+            buf: body,
+            ranges,
+            metas: Vec::new(),
+        }
     }
 
     /// Cuts the records into batches of at most `batch_size`, each with its acknowledgement.
@@ -433,6 +450,7 @@ impl Records {
         mut ack: impl FnMut(u64) -> AckRef,
     ) -> Vec<RawBatch> {
         let batch_size = batch_size.max(1);
+        let mut metas = self.metas.into_iter();
         if self.ranges.len() <= batch_size {
             let mut b = RawBatch::new(Arc::clone(origin), ack(0));
             b.records = self
@@ -442,6 +460,7 @@ impl Records {
                     range,
                     offset: None,
                     truncated: false,
+                    meta: metas.next().flatten(),
                 })
                 .collect();
             b.buf = self.buf;
@@ -454,6 +473,9 @@ impl Records {
                 let mut b = RawBatch::new(Arc::clone(origin), ack(i as u64));
                 for r in chunk {
                     b.push(self.buf.get(r.clone()).unwrap_or(&[]), None, false);
+                    if let (Some(rec), Some(meta)) = (b.records.last_mut(), metas.next()) {
+                        rec.meta = meta;
+                    }
                 }
                 b
             })

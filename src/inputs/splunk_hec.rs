@@ -24,6 +24,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::event::RecordMeta;
 use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -234,6 +236,10 @@ struct HecQuery {
     token: Option<String>,
     channel: Option<String>,
     index: Option<String>,
+    /// Raw endpoint metadata for every line of the request.
+    host: Option<String>,
+    source: Option<String>,
+    sourcetype: Option<String>,
 }
 
 /// Delivery state of indexer acknowledgements, per channel.
@@ -637,6 +643,21 @@ impl HecState {
     }
 }
 
+/// Splunk's `time`: epoch seconds, a number or a numeric string, with an optional fraction.
+fn epoch_time(v: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let secs = match v {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !(0.0..=32_503_680_000.0).contains(&secs) {
+        return None;
+    }
+    let whole = secs.trunc() as i64;
+    let nanos = ((secs - secs.trunc()) * 1e9).round().min(999_999_999.0) as u32;
+    chrono::DateTime::from_timestamp(whole, nanos)
+}
+
 /// Cuts an event body: JSON objects one after another (whitespace between them or not), each
 /// with an `event`. Any bad event refuses the whole body.
 fn parse_events(
@@ -651,6 +672,16 @@ fn parse_events(
         event: Option<&'a RawValue>,
         #[serde(default)]
         index: Option<String>,
+        #[serde(default)]
+        time: Option<serde_json::Value>,
+        #[serde(default)]
+        host: Option<String>,
+        #[serde(default)]
+        source: Option<String>,
+        #[serde(default)]
+        sourcetype: Option<String>,
+        #[serde(default)]
+        fields: Option<serde_json::Value>,
     }
     let mut records = Records::default();
     let stream = serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>();
@@ -676,7 +707,17 @@ fn parse_events(
             return Err(Refusal::at(Hec::IncorrectIndex, i));
         }
         match mode {
-            HecRecord::Event => http_common::push_json_value(event, &mut records),
+            HecRecord::Event => {
+                http_common::push_json_value(event, &mut records);
+                records.set_last_meta(RecordMeta {
+                    time: env.time.as_ref().and_then(epoch_time),
+                    host: env.host,
+                    source: env.source,
+                    sourcetype: env.sourcetype,
+                    index: env.index.or_else(|| default_index.map(str::to_owned)),
+                    fields: env.fields.filter(serde_json::Value::is_object),
+                });
+            }
             HecRecord::Envelope => {
                 let start = records.buf.len();
                 http_common::minify_json(raw.get(), &mut records.buf);
@@ -738,7 +779,19 @@ async fn raw(
     if !st.index_allowed(query.index.as_deref()) {
         return st.refuse(Hec::IncorrectIndex.into());
     }
-    let records = Records::lines(body);
+    let mut records = Records::lines(body);
+    let meta = RecordMeta {
+        host: query.host.clone(),
+        source: query.source.clone(),
+        sourcetype: query.sourcetype.clone(),
+        index: query.index.clone(),
+        ..RecordMeta::default()
+    };
+    if !meta.is_empty() {
+        records.metas = (0..records.len())
+            .map(|_| Some(Box::new(meta.clone())))
+            .collect();
+    }
     if records.is_empty() {
         return st.refuse(Hec::NoData.into());
     }

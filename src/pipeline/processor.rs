@@ -185,6 +185,9 @@ impl Processor {
         if let Some(off) = rec.offset {
             doc.insert("log.offset", off);
         }
+        if let Some(meta) = &rec.meta {
+            apply_meta(meta, doc);
+        }
         if rec.truncated {
             doc.append_unique("tags", "_sluice_truncated");
             self.counters.truncated.inc();
@@ -290,6 +293,28 @@ impl Processor {
         if let Some(p) = origin.peer {
             doc.insert("log.source.address", p.to_string());
         }
+    }
+}
+
+/// What the sender said beside the record (Splunk HEC): its `time` and `host` fill `@timestamp`
+/// and `host.name` when the record itself had none; the rest is kept under `splunk.*`.
+fn apply_meta(meta: &crate::event::RecordMeta, doc: &mut Doc) {
+    if let Some(t) = meta.time {
+        if !doc.contains("@timestamp") {
+            doc.insert("@timestamp", t);
+        }
+    }
+    if let Some(h) = &meta.host {
+        if !doc.contains("host.name") {
+            doc.insert("host.name", h.as_str());
+        }
+        doc.add_related(crate::doc::Related::Hosts, h);
+    }
+    doc.insert_opt("splunk.source", meta.source.as_deref());
+    doc.insert_opt("splunk.sourcetype", meta.sourcetype.as_deref());
+    doc.insert_opt("splunk.index", meta.index.as_deref());
+    if let Some(f) = &meta.fields {
+        doc.insert("splunk.fields", f.clone());
     }
 }
 

@@ -119,3 +119,18 @@ fn status_codes_follow_splunk() {
     );
     assert_eq!(Hec::Healthy.text(), "HEC is healthy");
 }
+
+#[test]
+fn splunk_time_is_epoch_seconds_as_number_or_string() {
+    let t = |v: serde_json::Value| epoch_time(&v).map(|t| t.timestamp_millis());
+    assert_eq!(t(serde_json::json!(1700000000.5)), Some(1_700_000_000_500));
+    assert_eq!(
+        t(serde_json::json!("1700000000.039")),
+        Some(1_700_000_000_039)
+    );
+    assert_eq!(t(serde_json::json!(1700000000)), Some(1_700_000_000_000));
+    assert_eq!(t(serde_json::json!("yesterday")), None);
+    assert_eq!(t(serde_json::json!(-5)), None);
+    assert_eq!(t(serde_json::json!(1e300)), None);
+    assert_eq!(t(serde_json::json!(null)), None);
+}
