@@ -33,16 +33,12 @@ pub fn run(
     };
     super::source::read_batches(inputs, 512, &mut |batch| {
         let fixed = batch.origin.source_type.clone();
-        let verdict = |raw: &[u8]| match &fixed {
-            Some(t) => (t.clone(), 1.0),
-            None => {
-                let d = detector.detect(raw);
-                if d.confidence < min {
-                    (SourceType::Unknown, d.confidence)
-                } else {
-                    (d.source_type, d.confidence)
-                }
-            }
+        let verdict = |raw: &[u8]| {
+            let d = match &fixed {
+                Some(t) => crate::detect::Detection::fixed(t.clone()),
+                None => detector.detect(raw).at_least(min),
+            };
+            (d.source_type, d.confidence)
         };
         for rec in &batch.records {
             let raw = batch.raw(rec);

@@ -66,6 +66,24 @@ impl Detection {
             syslog_payload: None,
         }
     }
+
+    /// A verdict fixed by configuration (an input's `source_type`).
+    pub fn fixed(source_type: SourceType) -> Self {
+        Detection {
+            source_type,
+            confidence: 1.0,
+            syslog_payload: None,
+        }
+    }
+
+    /// `unknown` (keeping the score) when below `pipeline.detect.min_confidence`.
+    pub fn at_least(self, min_confidence: f32) -> Self {
+        if self.confidence < min_confidence {
+            Detection::unknown(self.confidence)
+        } else {
+            self
+        }
+    }
 }
 
 /// Compiled rules, shared read-only by all processor threads.

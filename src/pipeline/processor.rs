@@ -124,22 +124,9 @@ impl Processor {
 
     /// The input's fixed type, or the detector's verdict floored at `min_confidence`.
     pub fn detect(&self, raw: &[u8], batch: &RawBatch) -> Detection {
-        let detection = match &batch.origin.source_type {
-            Some(t) => Detection {
-                source_type: t.clone(),
-                confidence: 1.0,
-                syslog_payload: None,
-            },
-            None => self.detector.detect(raw),
-        };
-        if detection.confidence < self.min_confidence {
-            Detection {
-                source_type: SourceType::Unknown,
-                syslog_payload: None,
-                ..detection
-            }
-        } else {
-            detection
+        match &batch.origin.source_type {
+            Some(t) => Detection::fixed(t.clone()),
+            None => self.detector.detect(raw).at_least(self.min_confidence),
         }
     }
 
