@@ -734,6 +734,20 @@ fn parse_events(
 /// The query string, or a refusal when it cannot be read.
 type HecQueryResult = Result<Query<HecQuery>, axum::extract::rejection::QueryRejection>;
 
+/// The query string read, the request authorised and its body read: what both endpoints do first.
+async fn admit_request(
+    st: &HecState,
+    query: HecQueryResult,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(HecQuery, Vec<u8>, Option<String>), Response> {
+    let Ok(Query(query)) = query else {
+        return Err(st.refuse(Hec::InvalidDataFormat.into()));
+    };
+    let (body, channel) = st.admit(headers, &query, body).await?;
+    Ok((query, body, channel))
+}
+
 async fn event(
     State(st): State<Arc<HecState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -741,10 +755,7 @@ async fn event(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(Query(query)) = query else {
-        return st.refuse(Hec::InvalidDataFormat.into());
-    };
-    let (body, channel) = match st.admit(&headers, &query, body).await {
+    let (query, body, channel) = match admit_request(&st, query, &headers, body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -769,10 +780,7 @@ async fn raw(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(Query(query)) = query else {
-        return st.refuse(Hec::InvalidDataFormat.into());
-    };
-    let (body, channel) = match st.admit(&headers, &query, body).await {
+    let (query, body, channel) = match admit_request(&st, query, &headers, body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
