@@ -137,7 +137,7 @@ pub fn normalize_parsed(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
     apply_header(s, ctx, doc);
     doc.insert("event.kind", "event");
     doc.insert("event.module", "system");
-    let text = String::from_utf8_lossy(s.msg);
+    let text = crate::doc::lossy(s.msg);
     let msg = text.trim();
     if !msg.is_empty() {
         doc.insert("message", msg);

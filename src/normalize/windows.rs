@@ -131,7 +131,7 @@ impl WindowsNormalizer {
     pub fn normalize(&self, raw: &[u8], ctx: &Context, doc: &mut Doc) -> Result<(), ParseFailure> {
         let text: Cow<'_, str> = match std::str::from_utf8(raw) {
             Ok(s) => Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(raw),
+            Err(_) => crate::doc::lossy(raw),
         };
         let t = text.trim_start_matches('\u{feff}').trim_start();
         if t.starts_with('{') {

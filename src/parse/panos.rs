@@ -831,7 +831,7 @@ pub fn split_fields<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, str>>) {
             Cow::Borrowed(text.get(a..b).unwrap_or(""))
         }),
         Err(_) => split_with(line, out, |a, b| {
-            String::from_utf8_lossy(line.get(a..b).unwrap_or(&[]))
+            crate::doc::lossy(line.get(a..b).unwrap_or(&[]))
         }),
     }
 }
@@ -900,13 +900,13 @@ fn quoted_field(s: &[u8]) -> (Cow<'_, str>, usize) {
         (unescape(inner, doubled), consumed)
     } else {
         let mut text = unescape(inner, doubled).into_owned();
-        text.push_str(&String::from_utf8_lossy(&after[..tail_len]));
+        text.push_str(&crate::doc::lossy(&after[..tail_len]));
         (Cow::Owned(text), consumed)
     }
 }
 
 fn unescape(bytes: &[u8], doubled: bool) -> Cow<'_, str> {
-    let text = String::from_utf8_lossy(bytes);
+    let text = crate::doc::lossy(bytes);
     if doubled {
         Cow::Owned(text.replace("\"\"", "\""))
     } else {

@@ -286,10 +286,10 @@ pub fn parse_with_quick_xml<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> Result<(
 
 fn bytes_to_str(b: Cow<'_, [u8]>) -> Cow<'_, str> {
     match b {
-        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Borrowed(b) => crate::doc::lossy(b),
         Cow::Owned(b) => Cow::Owned(match String::from_utf8(b) {
             Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            Err(e) => crate::doc::lossy(e.as_bytes()).into_owned(),
         }),
     }
 }
@@ -616,19 +616,19 @@ fn quick_attrs<'a>(src: &'a str, e: &BytesStart<'_>, mut f: impl FnMut(&'static 
             let v = match a.value {
                 Cow::Borrowed(b) => match slice_of(src, b) {
                     Some(s) => unescape_or_raw(s),
-                    None => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+                    None => Cow::Owned(crate::doc::lossy(b).into_owned()),
                 },
-                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+                Cow::Owned(b) => Cow::Owned(crate::doc::lossy(&b).into_owned()),
             };
             f(k, v);
         }
     } else {
-        let owned = String::from_utf8_lossy(e);
+        let owned = crate::doc::lossy(e);
         let mut it = Attributes::new(&owned, name_len);
         it.with_checks(false);
         for a in it.flatten() {
             if let Some(k) = known_attr(a.key.local_name().as_ref()) {
-                let s = String::from_utf8_lossy(&a.value);
+                let s = crate::doc::lossy(&a.value);
                 f(k, Cow::Owned(unescape_or_raw(&s).into_owned()));
             }
         }
@@ -704,7 +704,7 @@ fn known_attr(k: &[u8]) -> Option<&'static str> {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    crate::doc::lossy(b).into_owned()
 }
 
 /// Skips what may precede the XML of one event: a byte-order mark, an `evtx_dump` `Record N`

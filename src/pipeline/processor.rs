@@ -4,7 +4,7 @@
 //! batch, so the per-record cost is the fields themselves, not the scaffolding.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -31,6 +31,8 @@ pub struct Processor {
     panos: PanosNormalizer,
     windows: WindowsNormalizer,
     counters: ProcessorCounters,
+    /// Documents (with their serialization plans) reused across batches, one per thread at work.
+    docs: Mutex<Vec<Doc>>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -88,6 +90,7 @@ impl Processor {
                 ),
                 metrics: metrics.clone(),
             },
+            docs: Mutex::new(Vec::new()),
         })
     }
 
@@ -95,7 +98,7 @@ impl Processor {
     pub fn process(&self, batch: &RawBatch) -> ProcessedBatch {
         let mut data = Vec::with_capacity(batch.buf.len() * 3 + 512 * batch.len());
         let mut records = Vec::with_capacity(batch.len());
-        let mut doc = Doc::new();
+        let mut doc = self.take_doc();
         let ctx = Context::new(batch.received, self.timezone);
         let mut tally = Tally::default();
         for rec in &batch.records {
@@ -115,10 +118,33 @@ impl Processor {
             push_record(&mut data, &mut records, &doc, one, batch.received);
         }
         tally.flush(&self.counters.metrics);
+        self.return_doc(doc);
         ProcessedBatch {
             origin: Arc::clone(&batch.origin),
             data,
             records,
+        }
+    }
+
+    /// A document whose serialization plans are warm from earlier batches.
+    fn take_doc(&self) -> Doc {
+        let pooled = match self.docs.lock() {
+            Ok(mut d) => d.pop(),
+            Err(p) => p.into_inner().pop(),
+        };
+        pooled.unwrap_or_default()
+    }
+
+    fn return_doc(&self, mut doc: Doc) {
+        doc.clear();
+        let mut docs = match self.docs.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        // Bounded: a few warm documents cover the processor threads; API requests beyond that
+        // use a fresh one (each holds up to `plan::SLOTS` plans).
+        if docs.len() < 4 {
+            docs.push(doc);
         }
     }
 
@@ -265,10 +291,10 @@ impl Processor {
         }
         doc.insert("event.created", received);
         if self.keep_original {
-            doc.insert("event.original", String::from_utf8_lossy(raw));
+            doc.insert("event.original", crate::doc::lossy(raw));
         }
         if text_fallback && !doc.contains("message") {
-            doc.insert("message", String::from_utf8_lossy(raw).trim_end());
+            doc.insert("message", crate::doc::lossy(raw).trim_end());
         }
         doc.insert("ecs.version", ECS_VERSION);
         doc.insert("sluice.input", &*origin.input);
