@@ -152,6 +152,7 @@ pub fn start(cfg: HttpInputConfig, ctx: InputContext) -> Result<JoinHandle<()>, 
             metrics,
             ctx.stop.clone(),
             ctx.abort.clone(),
+            ctx.health.clone(),
         )
         .await;
         state.sender.clear();

@@ -129,6 +129,7 @@ pub async fn serve(
     metrics: Arc<HttpMetrics>,
     stop: CancellationToken,
     abort: CancellationToken,
+    health: crate::readiness::ComponentHealth,
 ) {
     let Listener { tcp, tls, .. } = listener;
     let mut conns = JoinSet::new();
@@ -138,10 +139,15 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
             r = tcp.accept() => match r {
-                Ok(c) => c,
+                Ok(c) => {
+                    health.ready();
+                    c
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
+                    // Out of file descriptors and the like: back off instead of spinning, and
+                    // show it in `/ready` until a connection is accepted again.
                     tracing::warn!(error = %e, "accept failed");
+                    health.failed(format!("cannot accept connections: {e}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }

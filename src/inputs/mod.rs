@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::InputConfig;
 use crate::metrics::Metrics;
 use crate::pipeline::BatchSender;
+use crate::readiness::ComponentHealth;
 
 /// What every input gets from the topology.
 #[derive(Debug, Clone)]
@@ -34,6 +35,9 @@ pub struct InputContext {
     /// Give up on in-flight data (shutdown timeout passed); it will be read again.
     pub abort: CancellationToken,
     pub metrics: Metrics,
+    /// This input's entry in `GET /ready`: mark it failed while it cannot take records (a
+    /// listener that cannot accept) and ready again once it can.
+    pub health: ComponentHealth,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -453,6 +453,7 @@ pub fn start(cfg: SplunkHecInputConfig, ctx: InputContext) -> Result<JoinHandle<
             metrics,
             ctx.stop.clone(),
             ctx.abort.clone(),
+            ctx.health.clone(),
         )
         .await;
         state.sender.clear();

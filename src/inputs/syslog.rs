@@ -118,6 +118,7 @@ pub fn start(cfg: &SyslogInputConfig, ctx: InputContext) -> Result<JoinHandle<()
         open: AtomicUsize::new(0),
         throttle: Throttles::default(),
         c: counters,
+        health: ctx.health.clone(),
     });
     Ok(tokio::spawn(run(socket, shared, handoff)))
 }
@@ -258,6 +259,7 @@ struct Shared {
     open: AtomicUsize,
     throttle: Throttles,
     c: Counters,
+    health: crate::readiness::ComponentHealth,
 }
 
 impl Shared {
@@ -520,12 +522,15 @@ async fn accept_loop(listener: StreamListener, shared: &Arc<Shared>) {
                         continue;
                     }
                     shared.c.accepted.inc();
+                    shared.health.ready();
                     let slot = Slot::take(Arc::clone(shared));
                     conns.spawn(serve_conn(conn, peer, tls.clone(), slot));
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
+                    // Out of file descriptors and the like: pause instead of spinning, and show
+                    // it in `/ready` until a connection is accepted again.
                     shared.c.errors.inc();
+                    shared.health.failed(format!("cannot accept connections: {e}"));
                     if shared.throttle.io.ready() {
                         tracing::warn!(input = %shared.name, error = %e, "cannot accept a connection");
                     }

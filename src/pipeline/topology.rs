@@ -130,8 +130,19 @@ impl Topology {
         CurrentProcessor(Arc::clone(&self.stage))
     }
 
-    /// Marks outputs whose task ended while they should run (a panic) as failed for `/ready`.
+    /// Marks outputs whose task ended while they should run (a panic), and network inputs whose
+    /// task ended (they only end when stopped), as failed for `/ready`.
     pub fn check_health(&self) {
+        for r in self.inputs.values() {
+            let listens = matches!(
+                r.cfg,
+                InputConfig::Syslog(_) | InputConfig::Http(_) | InputConfig::SplunkHec(_)
+            );
+            if listens && r.join.is_finished() {
+                r.health
+                    .failed("the input stopped listening unexpectedly; see the logs");
+            }
+        }
         for r in self.outputs.values() {
             if r.join.is_finished() {
                 r.health
@@ -318,6 +329,7 @@ impl Topology {
         };
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
+        let health = self.readiness.register("input", name);
         let ctx = InputContext {
             name: Arc::from(name),
             sender: BatchSender::new(raw_tx.clone(), &self.metrics, name),
@@ -326,8 +338,8 @@ impl Topology {
             stop: stop.clone(),
             abort: abort.clone(),
             metrics: self.metrics.clone(),
+            health: health.clone(),
         };
-        let health = self.readiness.register("input", name);
         let join = inputs::start(ic, ctx).map_err(|source| {
             health.unregister();
             TopologyError::Input {
