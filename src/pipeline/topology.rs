@@ -1,6 +1,6 @@
 //! The running set of components, and how it changes on reload and stops on shutdown.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::{Processor, ProcessorError};
+use super::routes::RouteTable;
 use super::{spawn_processors, BatchSender, CurrentProcessor, RouteTarget, Stage};
 use crate::config::{Config, InputConfig, OutputConfig};
 use crate::event::RawBatch;
@@ -22,6 +23,8 @@ use crate::readiness::{ComponentHealth, Readiness};
 pub enum TopologyError {
     #[error(transparent)]
     Processor(#[from] ProcessorError),
+    #[error("routes: {0}")]
+    Routes(String),
     #[error("input `{name}`: {source}")]
     Input {
         name: String,
@@ -283,7 +286,9 @@ impl Topology {
         };
         self.replace_stage(Stage {
             processor: Arc::clone(&current.processor),
-            routes: HashMap::new(),
+            router: Arc::clone(&current.router),
+            targets: Vec::new(),
+            routed: current.routed.clone(),
             unrouted: current.unrouted.clone(),
             process_seconds: current.process_seconds.clone(),
         });
@@ -437,22 +442,37 @@ fn build_stage(
     metrics: &Metrics,
 ) -> Result<Stage, TopologyError> {
     let processor = Arc::new(Processor::new(&cfg.pipeline, metrics)?);
-    let mut routes: HashMap<Arc<str>, Vec<RouteTarget>> = HashMap::new();
-    for (name, oc) in &cfg.outputs {
-        if let Some(running) = outputs.get(name) {
-            for input in oc.common().inputs {
-                routes
-                    .entry(Arc::from(input.as_str()))
-                    .or_default()
-                    .push(running.target.clone());
+    let router = RouteTable::compile(cfg).map_err(|problems| {
+        TopologyError::Routes(
+            problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let targets: Vec<Option<RouteTarget>> = router
+        .outputs()
+        .iter()
+        .map(|name| outputs.get(&**name).map(|r| r.target.clone()))
+        .collect();
+    if router.is_static() {
+        for name in cfg.inputs.keys() {
+            if router.input_mask(name) == 0 {
+                tracing::warn!(input = %name, "no output takes this input's records; they are counted as unrouted");
             }
         }
     }
-    for name in cfg.inputs.keys() {
-        if !routes.contains_key(name.as_str()) {
-            tracing::warn!(input = %name, "no output takes this input's records; they are counted as unrouted");
-        }
-    }
+    let routed = router
+        .route_names()
+        .map(|r| {
+            metrics.counter(
+                "sluice_routed_records_total",
+                "Records a route matched (route=\"unrouted\": records sent to the `unrouted` output)",
+                &[("route", r)],
+            )
+        })
+        .collect();
     Ok(Stage {
         process_seconds: metrics.histogram(
             "sluice_batch_processing_seconds",
@@ -460,7 +480,9 @@ fn build_stage(
             &[],
         ),
         processor,
-        routes,
+        router: Arc::new(router),
+        targets,
+        routed,
         unrouted: metrics.counter(
             "sluice_dropped_records_total",
             "Records dropped, by component and reason",
