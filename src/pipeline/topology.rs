@@ -35,6 +35,13 @@ pub enum TopologyError {
         name: String,
         source: outputs::OutputError,
     },
+    #[error("output `{name}`: {source}")]
+    Buffer {
+        name: String,
+        source: crate::buffer::disk::BufferError,
+    },
+    #[error("outputs.{0}: an output with a disk buffer is changed or removed only by a restart; the running configuration stays")]
+    DiskBufferReload(String),
 }
 
 struct RunningInput {
@@ -80,7 +87,10 @@ impl Topology {
         let (raw_tx, raw_rx) = crossbeam_channel::bounded(cfg.pipeline.queue_batches);
         let mut outputs = BTreeMap::new();
         for (name, oc) in &cfg.outputs {
-            outputs.insert(name.clone(), start_output(name, oc, &metrics, &readiness)?);
+            outputs.insert(
+                name.clone(),
+                start_output(name, oc, &cfg.data_dir, &metrics, &readiness)?,
+            );
         }
         let stage = Arc::new(RwLock::new(Arc::new(build_stage(
             &cfg, &outputs, &metrics,
@@ -163,6 +173,16 @@ impl Topology {
                 "pipeline.threads and pipeline.queue_batches take effect after a restart"
             );
         }
+        // Two disk buffers on one directory would corrupt each other: the old one keeps running
+        // until a restart.
+        for (name, oc) in &self.cfg.outputs {
+            let disk = |c: &OutputConfig| {
+                matches!(c.common().buffer, crate::config::BufferConfig::Disk(_))
+            };
+            if disk(oc) && new.outputs.get(name) != Some(oc) {
+                return Err(TopologyError::DiskBufferReload(name.clone()));
+            }
+        }
         // 1. Outputs: start new and changed ones beside the old.
         let mut next: BTreeMap<String, RunningOutput> = BTreeMap::new();
         let mut retired: Vec<(String, RunningOutput)> = Vec::new();
@@ -173,7 +193,8 @@ impl Topology {
                     next.insert(name.clone(), running);
                 }
                 prev => {
-                    let started = start_output(name, oc, &self.metrics, &self.readiness);
+                    let started =
+                        start_output(name, oc, &self.cfg.data_dir, &self.metrics, &self.readiness);
                     match started {
                         Ok(r) => {
                             next.insert(name.clone(), r);
@@ -354,11 +375,32 @@ impl Topology {
 fn start_output(
     name: &str,
     oc: &OutputConfig,
+    data_dir: &std::path::Path,
     metrics: &Metrics,
     readiness: &Readiness,
 ) -> Result<RunningOutput, TopologyError> {
     let common = oc.common();
     let (tx, rx) = mpsc::channel(common.queue_batches);
+    // With a disk buffer, the processors' queue feeds the buffer and the buffer feeds the output.
+    let rx = match common.buffer {
+        crate::config::BufferConfig::Memory => rx,
+        crate::config::BufferConfig::Disk(d) => {
+            let (out_tx, out_rx) = mpsc::channel(common.queue_batches);
+            crate::buffer::disk::start(
+                crate::buffer::dir_for(data_dir, name),
+                d.clone(),
+                Arc::from(name),
+                metrics,
+                rx,
+                out_tx,
+            )
+            .map_err(|source| TopologyError::Buffer {
+                name: name.into(),
+                source,
+            })?;
+            out_rx
+        }
+    };
     let health = readiness.register("output", name);
     let ctx = OutputContext {
         name: Arc::from(name),
