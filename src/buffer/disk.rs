@@ -37,6 +37,20 @@ pub enum BufferError {
     },
 }
 
+/// The buffer's threads. They end once upstream has closed and the output has taken what was
+/// written (or its queue is gone); dropping this detaches them.
+#[derive(Debug)]
+pub struct Threads(Vec<std::thread::JoinHandle<()>>);
+
+impl Threads {
+    /// Waits for both threads (tests, tools).
+    pub fn join(self) {
+        for t in self.0 {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A segment on disk and its trusted length.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
@@ -137,7 +151,7 @@ pub fn start(
     metrics: &Metrics,
     rx: mpsc::Receiver<OutBatch>,
     tx: mpsc::Sender<OutBatch>,
-) -> Result<(), BufferError> {
+) -> Result<Threads, BufferError> {
     let io = |source| BufferError::Io {
         dir: dir.clone(),
         source,
@@ -208,13 +222,12 @@ pub fn start(
         std::thread::Builder::new()
             .name(format!("sluice-buf-{what}"))
             .spawn(f)
-            .map(drop)
             .map_err(io)
     };
     let reader = Arc::clone(&shared);
-    spawn("write", Box::new(move || writer.run(rx)))?;
-    spawn("read", Box::new(move || read_loop(reader, tx, sync)))?;
-    Ok(())
+    let w = spawn("write", Box::new(move || writer.run(rx)))?;
+    let r = spawn("read", Box::new(move || read_loop(reader, tx, sync)))?;
+    Ok(Threads(vec![w, r]))
 }
 
 /// Checks every segment, cuts corrupt tails, drops segments already read, and opens a fresh

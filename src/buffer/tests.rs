@@ -79,14 +79,36 @@ struct Running {
     tx: mpsc::Sender<OutBatch>,
     rx: mpsc::Receiver<OutBatch>,
     metrics: Metrics,
+    threads: Option<disk::Threads>,
+}
+
+impl Drop for Running {
+    /// Closes both queues and waits for the buffer's threads, so the temporary directory is
+    /// removed after them.
+    fn drop(&mut self) {
+        let (tx, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, tx));
+        self.rx.close();
+        while let Ok(b) = self.rx.try_recv() {
+            drop(b);
+        }
+        if let Some(t) = self.threads.take() {
+            t.join();
+        }
+    }
 }
 
 fn open(dir: &Path, c: DiskBufferConfig) -> Running {
     let metrics = Metrics::new();
     let (tx, in_rx) = mpsc::channel(4);
     let (out_tx, rx) = mpsc::channel(4);
-    disk::start(dir.to_path_buf(), c, "out".into(), &metrics, in_rx, out_tx).unwrap();
-    Running { tx, rx, metrics }
+    let threads = disk::start(dir.to_path_buf(), c, "out".into(), &metrics, in_rx, out_tx).unwrap();
+    Running {
+        tx,
+        rx,
+        metrics,
+        threads: Some(threads),
+    }
 }
 
 fn recv(rx: &mut mpsc::Receiver<OutBatch>) -> Option<OutBatch> {
@@ -239,7 +261,6 @@ fn delivers_in_order_and_resends_what_the_output_did_not_acknowledge() {
     // everything is dropped without a clean stop.
     std::thread::sleep(Duration::from_millis(300));
     drop(r);
-    std::thread::sleep(Duration::from_millis(300));
     let mut r = open(
         dir.path(),
         cfg(1 << 20, WhenFull::Block, FsyncPolicy::Always),
@@ -387,7 +408,6 @@ fn a_corrupt_tail_is_cut_and_counted_at_start() {
     }
     wait("upstream acknowledgements", || up.acked() == 3);
     drop(r);
-    std::thread::sleep(Duration::from_millis(200));
     // Tear the last frame of the segment holding the batches.
     let id = segment::list_segments(dir.path()).unwrap()[0];
     let path = segment::segment_path(dir.path(), id);

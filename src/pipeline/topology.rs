@@ -398,6 +398,7 @@ fn start_output(
                 name: name.into(),
                 source,
             })?;
+            // Detached: the threads end on their own once the queues close.
             out_rx
         }
     };
