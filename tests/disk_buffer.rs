@@ -268,3 +268,25 @@ fn a_corrupt_segment_tail_is_cut_counted_and_sluice_keeps_running() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+#[test]
+fn a_reload_that_changes_a_disk_buffered_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = config(d, "always");
+    let agent = Agent::start(d, &cfg);
+    agent.wait_ready();
+    append_lines(&d.join("logs/app.log"), "rec", 0..100);
+    wait_all(d, 100, Duration::from_secs(60));
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("fsync: always", "fsync: never")).unwrap();
+    agent.signal("HUP");
+    wait_for("the refused reload", Duration::from_secs(60), || {
+        agent
+            .logs()
+            .contains("an output with a disk buffer is changed or removed only by a restart")
+    });
+    append_lines(&d.join("logs/app.log"), "rec", 100..200);
+    wait_all(d, 200, Duration::from_secs(60));
+    assert_eq!(agent.stop(), Some(0));
+}
