@@ -272,13 +272,21 @@ fn recover(
             off: HEADER,
         },
     };
-    if let Some(s) = segments.iter().find(|s| s.id == acked.seg) {
-        acked.off = acked.off.clamp(HEADER, s.len);
-    } else if acked.seg < next_id {
-        acked = Pos {
-            seg: next_id,
-            off: HEADER,
-        };
+    match segments.iter().find(|s| s.id >= acked.seg) {
+        Some(s) if s.id == acked.seg => acked.off = acked.off.clamp(HEADER, s.len),
+        // The saved segment is gone: start at the next one there is.
+        Some(s) => {
+            acked = Pos {
+                seg: s.id,
+                off: HEADER,
+            }
+        }
+        None => {
+            acked = Pos {
+                seg: next_id,
+                off: HEADER,
+            }
+        }
     }
     // Always write into a new segment: the old ones are complete as they are.
     drop(segment::create_segment(dir, next_id, sync)?);

@@ -441,3 +441,18 @@ fn a_corrupt_tail_is_cut_and_counted_at_start() {
     assert_eq!(ids(&b), [100]);
     b.ack.ack();
 }
+
+#[test]
+fn a_read_position_past_every_segment_does_not_stall_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Arc::new(Upstream::default());
+    segment::save_pos(dir.path(), Pos { seg: 999, off: 50 }, false).unwrap();
+    let mut r = open(
+        dir.path(),
+        cfg(1 << 20, WhenFull::Block, FsyncPolicy::Never),
+    );
+    r.tx.blocking_send(batch(0..2, 1, &up)).unwrap();
+    let b = recv(&mut r.rx).expect("the new batch");
+    assert_eq!(ids(&b), [0, 1]);
+    b.ack.ack();
+}
