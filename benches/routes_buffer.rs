@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluice::config::{DiskBufferConfig, FsyncPolicy, PipelineConfig, WhenFull};
+use sluice::doc::Doc;
 use sluice::event::{Origin, OutBatch, OutRecord, ProcessedBatch, RawBatch};
 use sluice::metrics::Metrics;
 use sluice::pipeline::ack::AckRef;
 use sluice::pipeline::processor::Processor;
 use sluice::pipeline::routes::RouteTable;
+use sluice::source_type::SourceType;
 use tokio::sync::mpsc;
 
 const SYSLOG: &str =
@@ -58,11 +60,41 @@ fn routing(c: &mut Criterion) {
         batch.push(rec.as_bytes(), None, false);
     }
     let mut g = c.benchmark_group("route");
+    // The table alone on one normalized syslog and one PAN-OS document.
+    let ctx = sluice::normalize::Context::default();
+    let panos = sluice::normalize::panos::PanosNormalizer::new(
+        sluice::parse::panos::PanosSchema::builtin().unwrap(),
+    );
+    let mut sys_doc = Doc::new();
+    let _ = sluice::normalize::syslog::normalize(SYSLOG.as_bytes(), &ctx, &mut sys_doc);
+    let mut fw_doc = Doc::new();
+    let _ = panos.normalize(PANOS.as_bytes(), &ctx, &mut fw_doc);
+    let base = table.input_mask("app");
+    let mut tally = table.tally();
+    g.throughput(Throughput::Elements(2));
+    g.bench_function("eval_4_routes_2_records", |b| {
+        b.iter(|| {
+            let a = table.route(
+                base,
+                "app",
+                &SourceType::Syslog,
+                black_box(&sys_doc),
+                &mut tally,
+            );
+            let f = table.route(
+                base,
+                "app",
+                &SourceType::Panos,
+                black_box(&fw_doc),
+                &mut tally,
+            );
+            black_box((a, f))
+        })
+    });
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("process_1000_without_routes", |b| {
         b.iter(|| black_box(p.process(black_box(&batch))))
     });
-    let base = table.input_mask("app");
     let mut masks = Vec::with_capacity(batch.len());
     g.bench_function("process_1000_with_4_routes", |b| {
         b.iter(|| {
@@ -90,7 +122,7 @@ fn records(n: usize) -> Arc<ProcessedBatch> {
         .unwrap();
         recs.push(OutRecord {
             range: start..data.len(),
-            source_type: sluice::source_type::SourceType::Syslog,
+            source_type: SourceType::Syslog,
             timestamp: chrono::Utc::now(),
         });
         data.push(b'\n');
