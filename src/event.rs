@@ -171,3 +171,113 @@ impl OutBatch {
         self.len() == 0
     }
 }
+
+/// A batch read back from a disk buffer could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable buffered batch: {0}")]
+pub struct DecodeError(pub &'static str);
+
+/// Format version of `encode_batch`; bump it when the layout changes.
+const BATCH_FORMAT: u8 = 1;
+
+/// Serializes what an output needs from an `OutBatch` (its selected records), for disk buffers.
+/// Everything buffered goes through this function and `decode_batch`: a field added to
+/// `OutRecord` or `Origin` is added in both, with `BATCH_FORMAT` bumped.
+pub fn encode_batch(b: &OutBatch, out: &mut Vec<u8>) {
+    fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    fn opt(out: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                out.push(1);
+                bytes(out, s.as_bytes());
+            }
+            None => out.push(0),
+        }
+    }
+    out.push(BATCH_FORMAT);
+    let o = &b.batch.origin;
+    bytes(out, o.input.as_bytes());
+    opt(out, o.file.as_deref());
+    opt(out, o.peer.map(|p| p.to_string()).as_deref());
+    opt(out, o.source_type.as_ref().map(SourceType::as_str));
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    for r in b.records() {
+        bytes(out, r.source_type.as_str().as_bytes());
+        out.extend_from_slice(&r.timestamp.timestamp().to_le_bytes());
+        out.extend_from_slice(&r.timestamp.timestamp_subsec_nanos().to_le_bytes());
+        bytes(out, b.batch.json(r));
+    }
+}
+
+/// Reads back what `encode_batch` wrote.
+pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
+    fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
+        if buf.len() < n {
+            return Err(DecodeError("truncated"));
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Ok(head)
+    }
+    fn u32le(buf: &mut &[u8]) -> Result<u32, DecodeError> {
+        let b = take(buf, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn bytes<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        let n = u32le(buf)? as usize;
+        take(buf, n)
+    }
+    fn text<'a>(buf: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(bytes(buf)?).map_err(|_| DecodeError("not UTF-8"))
+    }
+    fn opt<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a str>, DecodeError> {
+        match take(buf, 1)?[0] {
+            0 => Ok(None),
+            1 => text(buf).map(Some),
+            _ => Err(DecodeError("bad option tag")),
+        }
+    }
+    if take(&mut buf, 1)?[0] != BATCH_FORMAT {
+        return Err(DecodeError("unknown format version"));
+    }
+    let origin = Origin {
+        input: Arc::from(text(&mut buf)?),
+        file: opt(&mut buf)?.map(Arc::from),
+        peer: opt(&mut buf)?.and_then(|p| p.parse().ok()),
+        source_type: opt(&mut buf)?.map(SourceType::from_name),
+    };
+    let n = u32le(&mut buf)? as usize;
+    let mut records = Vec::with_capacity(n.min(buf.len() / 16));
+    let mut data = Vec::with_capacity(buf.len());
+    for _ in 0..n {
+        let source_type = SourceType::from_name(text(&mut buf)?);
+        let secs = take(&mut buf, 8)?;
+        let secs = i64::from_le_bytes([
+            secs[0], secs[1], secs[2], secs[3], secs[4], secs[5], secs[6], secs[7],
+        ]);
+        let nanos = u32le(&mut buf)?;
+        let timestamp =
+            DateTime::from_timestamp(secs, nanos).ok_or(DecodeError("bad timestamp"))?;
+        let json = bytes(&mut buf)?;
+        let start = data.len();
+        data.extend_from_slice(json);
+        let end = data.len();
+        data.push(b'\n');
+        records.push(OutRecord {
+            range: start..end,
+            source_type,
+            timestamp,
+        });
+    }
+    if !buf.is_empty() {
+        return Err(DecodeError("trailing bytes"));
+    }
+    Ok(ProcessedBatch {
+        origin: Arc::new(origin),
+        data,
+        records,
+    })
+}

@@ -77,6 +77,27 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Inspect output disk buffers.
+    Buffer {
+        #[command(subcommand)]
+        command: BufferCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BufferCommand {
+    /// Report what disk buffers hold and where they are corrupt; exits 1 while corruption is left.
+    /// Run it with Sluice stopped (Sluice itself cuts corrupt tails when it starts).
+    #[command(
+        after_help = "Examples:\n  sluice buffer check ./data/buffers\n  sluice buffer check ./data/buffers/siem --repair"
+    )]
+    Check {
+        /// A buffer directory (`data_dir/buffers/<output>`), or a directory of them.
+        dir: PathBuf,
+        /// Cut corrupt segment tails (and remove segments with a bad header).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 /// The `pipeline` section of a configuration file, or the defaults; errors are printed.
@@ -94,6 +115,26 @@ fn pipeline_settings(path: Option<&std::path::Path>) -> Option<config::PipelineC
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Buffer {
+            command: BufferCommand::Check { dir, repair },
+        } => {
+            let reports = match sluice::buffer::check::check(&dir, repair) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", dir.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let stdout = std::io::stdout();
+            match sluice::buffer::check::print(&reports, &mut stdout.lock()) {
+                Ok(false) => ExitCode::SUCCESS,
+                Ok(true) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Validate { config } => match config::load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());

@@ -4,15 +4,19 @@
 //! deserialized with the key path tracked, so that every error names the file, the key and what was
 //! expected.
 
+pub mod buffer;
 mod interpolate;
 pub mod model;
+pub mod routing;
 pub mod secret;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use buffer::{BufferConfig, DiskBufferConfig, FsyncPolicy};
 pub use interpolate::interpolate;
 pub use model::*;
+pub use routing::{OneOrMany, RouteConfig, When};
 pub use secret::Secret;
 
 /// One thing wrong with a configuration.
@@ -253,11 +257,27 @@ fn validate(cfg: &Config) -> Vec<Problem> {
     }
     for (name, output) in &cfg.outputs {
         let c = output.common();
-        if c.inputs.is_empty() {
+        let routed_to = cfg.routes.iter().any(|r| r.to.contains(name))
+            || cfg.unrouted.as_deref() == Some(name.as_str());
+        if c.inputs.is_empty() && !routed_to {
             problem(
                 format!("outputs.{name}.inputs"),
-                "expected at least one input name".into(),
+                "expected at least one input name, or a route whose `to` names this output".into(),
             );
+        }
+        if let BufferConfig::Disk(d) = c.buffer {
+            if d.max_bytes < 64 * 1024 {
+                problem(
+                    format!("outputs.{name}.buffer.max_bytes"),
+                    "expected at least 65536".into(),
+                );
+            }
+            if d.fsync == FsyncPolicy::Interval && d.fsync_interval.is_zero() {
+                problem(
+                    format!("outputs.{name}.buffer.fsync_interval"),
+                    "expected a duration above 0".into(),
+                );
+            }
         }
         for i in c.inputs {
             if !cfg.inputs.contains_key(i) {
@@ -283,6 +303,19 @@ fn validate(cfg: &Config) -> Vec<Problem> {
                     "expected a file path".into(),
                 );
             }
+        }
+    }
+    if cfg.outputs.len() > crate::pipeline::routes::MAX_OUTPUTS {
+        problem(
+            "outputs".into(),
+            format!(
+                "at most {} outputs are supported",
+                crate::pipeline::routes::MAX_OUTPUTS
+            ),
+        );
+    } else if let Err(route_problems) = crate::pipeline::routes::RouteTable::compile(cfg) {
+        for p in route_problems {
+            problem(p.key, p.message);
         }
     }
     if cfg.pipeline.batch_size == 0 {

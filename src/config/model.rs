@@ -22,6 +22,13 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputConfig>,
+    /// Per-record routing, tried in order after normalization (in addition to outputs' `inputs:`).
+    #[serde(default)]
+    pub routes: Vec<super::RouteConfig>,
+    /// The output for records that neither a route nor an output's `inputs:` takes; without one
+    /// they are dropped and counted (`sluice_dropped_records_total{reason="unrouted"}`).
+    #[serde(default)]
+    pub unrouted: Option<String>,
     #[serde(default)]
     pub log: LogConfig,
     /// How long shutdown waits for in-flight batches before giving up on them.
@@ -583,13 +590,17 @@ macro_rules! output_config {
         #[derive(Debug, Clone, PartialEq, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            /// Inputs whose records this output receives.
+            /// Inputs whose records this output receives, all of them, whatever `routes:` says.
+            #[serde(default)]
             pub inputs: Vec<String>,
             #[serde(default)]
             pub when_full: WhenFull,
             /// Batches queued for this output.
             #[serde(default = "default_output_queue")]
             pub queue_batches: usize,
+            /// `memory` (default) or `disk`.
+            #[serde(default)]
+            pub buffer: super::BufferConfig,
             $($body)*
         }
     };
@@ -613,6 +624,7 @@ pub struct OutputCommon<'a> {
     pub inputs: &'a [String],
     pub when_full: WhenFull,
     pub queue_batches: usize,
+    pub buffer: &'a super::BufferConfig,
 }
 
 impl OutputConfig {
@@ -630,6 +642,7 @@ impl OutputConfig {
                     inputs: &$c.inputs,
                     when_full: $c.when_full,
                     queue_batches: $c.queue_batches,
+                    buffer: &$c.buffer,
                 }
             };
         }

@@ -6,11 +6,11 @@
 
 pub mod ack;
 pub mod processor;
+pub mod routes;
 mod topology;
 
 pub use topology::{Topology, TopologyError};
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::config::WhenFull;
 use crate::event::{OutBatch, RawBatch};
 use crate::metrics::{Counter, Histogram, Metrics};
 use processor::Processor;
+use routes::{OutputMask, RouteTable};
 
 /// How inputs hand batches to the processors.
 #[derive(Debug, Clone)]
@@ -108,7 +109,12 @@ pub(crate) struct RouteTarget {
 #[derive(Debug)]
 pub(crate) struct Stage {
     pub processor: Arc<Processor>,
-    pub routes: HashMap<Arc<str>, Vec<RouteTarget>>,
+    /// Compiled `routes:`, swapped with the processor.
+    pub router: Arc<RouteTable>,
+    /// Output queues by the router's output index; `None` for an output that is not running.
+    pub targets: Vec<Option<RouteTarget>>,
+    /// `sluice_routed_records_total` per route, `unrouted` last.
+    pub routed: Vec<Counter>,
     pub unrouted: Counter,
     /// Time to detect and normalize one batch (`sluice_batch_processing_seconds`).
     pub process_seconds: Histogram,
@@ -159,24 +165,63 @@ fn processor_loop(rx: Receiver<RawBatch>, stage: Arc<RwLock<Arc<Stage>>>) {
     }
 }
 
-/// Processes one batch and hands it to every output its input feeds.
+/// Processes one batch and hands each output the records routed to it.
 pub(crate) fn process_and_route(stage: &Stage, batch: RawBatch) {
     let started = std::time::Instant::now();
-    let processed = Arc::new(stage.processor.process(&batch));
+    let router = &*stage.router;
+    let base = router.input_mask(&batch.origin.input);
+    // One mask per record, only when routes look at records; reused capacity, no per-record
+    // allocation.
+    let mut masks: Vec<OutputMask> = Vec::new();
+    let processed = if router.is_static() {
+        stage.processor.process(&batch)
+    } else {
+        let mut tally = router.tally();
+        masks.reserve(batch.len());
+        let input = &*batch.origin.input;
+        let p = stage.processor.process_with(&batch, &mut |doc, st| {
+            masks.push(router.route(base, input, st, doc, &mut tally));
+        });
+        for (c, n) in stage.routed.iter().zip(&tally.per_route) {
+            if *n > 0 {
+                c.add(*n);
+            }
+        }
+        stage.unrouted.add(tally.dropped);
+        p
+    };
     stage.process_seconds.observe_duration(started.elapsed());
-    let n = processed.records.len() as u64;
-    let targets = stage
-        .routes
-        .get(&batch.origin.input)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    if targets.is_empty() {
-        stage.unrouted.add(n);
-    }
-    for t in targets {
+    let processed = Arc::new(processed);
+    let n = processed.records.len();
+    // Outputs some record goes to, and outputs every record goes to.
+    let (union, every) = if router.is_static() {
+        if base == 0 {
+            stage.unrouted.add(n as u64);
+        }
+        (base, base)
+    } else {
+        masks
+            .iter()
+            .fold((0, if n == 0 { 0 } else { !0 }), |(u, e), m| (u | m, e & m))
+    };
+    for (i, t) in stage.targets.iter().enumerate() {
+        let Some(t) = t else { continue };
+        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+        if union & bit == 0 {
+            continue;
+        }
+        let selection = (every & bit == 0).then(|| {
+            masks
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| *m & bit != 0)
+                .map(|(j, _)| j as u32)
+                .collect::<Vec<u32>>()
+        });
+        let count = selection.as_ref().map_or(n, Vec::len) as u64;
         let out = OutBatch {
             batch: Arc::clone(&processed),
-            selection: None,
+            selection,
             ack: batch.ack.share(),
         };
         match t.when_full {
@@ -190,7 +235,7 @@ pub(crate) fn process_and_route(stage: &Stage, batch: RawBatch) {
             WhenFull::DropNewest => match t.tx.try_send(out) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(out)) => {
-                    t.dropped.add(n);
+                    t.dropped.add(count);
                     // Dropped on purpose and counted: that is this output's decision, not a loss.
                     out.ack.ack();
                 }

@@ -96,6 +96,16 @@ impl Processor {
 
     /// Processes every record of a batch. The batch's acknowledgement is not touched.
     pub fn process(&self, batch: &RawBatch) -> ProcessedBatch {
+        self.process_with(batch, &mut |_, _| {})
+    }
+
+    /// `process`, calling `on_record` with each record's document while it is still alive, in
+    /// output order (the router decides where each record goes from it).
+    pub fn process_with(
+        &self,
+        batch: &RawBatch,
+        on_record: &mut dyn FnMut(&Doc, &SourceType),
+    ) -> ProcessedBatch {
         let mut data = Vec::with_capacity(batch.buf.len() * 3 + 512 * batch.len());
         let mut records = Vec::with_capacity(batch.len());
         let mut doc = self.take_doc();
@@ -109,12 +119,14 @@ impl Processor {
                     let raw = element.get().as_bytes();
                     let detection = self.detect(raw, batch);
                     let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
+                    on_record(&doc, &one);
                     push_record(&mut data, &mut records, &doc, one, batch.received);
                 }
                 continue;
             }
             let detection = self.detect(raw, batch);
             let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
+            on_record(&doc, &one);
             push_record(&mut data, &mut records, &doc, one, batch.received);
         }
         tally.flush(&self.counters.metrics);

@@ -1,6 +1,6 @@
 //! The running set of components, and how it changes on reload and stops on shutdown.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::{Processor, ProcessorError};
+use super::routes::RouteTable;
 use super::{spawn_processors, BatchSender, CurrentProcessor, RouteTarget, Stage};
 use crate::config::{Config, InputConfig, OutputConfig};
 use crate::event::RawBatch;
@@ -22,6 +23,8 @@ use crate::readiness::{ComponentHealth, Readiness};
 pub enum TopologyError {
     #[error(transparent)]
     Processor(#[from] ProcessorError),
+    #[error("routes: {0}")]
+    Routes(String),
     #[error("input `{name}`: {source}")]
     Input {
         name: String,
@@ -32,6 +35,13 @@ pub enum TopologyError {
         name: String,
         source: outputs::OutputError,
     },
+    #[error("output `{name}`: {source}")]
+    Buffer {
+        name: String,
+        source: crate::buffer::disk::BufferError,
+    },
+    #[error("outputs.{0}: an output with a disk buffer is changed or removed only by a restart; the running configuration stays")]
+    DiskBufferReload(String),
 }
 
 struct RunningInput {
@@ -77,7 +87,10 @@ impl Topology {
         let (raw_tx, raw_rx) = crossbeam_channel::bounded(cfg.pipeline.queue_batches);
         let mut outputs = BTreeMap::new();
         for (name, oc) in &cfg.outputs {
-            outputs.insert(name.clone(), start_output(name, oc, &metrics, &readiness)?);
+            outputs.insert(
+                name.clone(),
+                start_output(name, oc, &cfg.data_dir, &metrics, &readiness)?,
+            );
         }
         let stage = Arc::new(RwLock::new(Arc::new(build_stage(
             &cfg, &outputs, &metrics,
@@ -171,6 +184,16 @@ impl Topology {
                 "pipeline.threads and pipeline.queue_batches take effect after a restart"
             );
         }
+        // Two disk buffers on one directory would corrupt each other: the old one keeps running
+        // until a restart.
+        for (name, oc) in &self.cfg.outputs {
+            let disk = |c: &OutputConfig| {
+                matches!(c.common().buffer, crate::config::BufferConfig::Disk(_))
+            };
+            if disk(oc) && new.outputs.get(name) != Some(oc) {
+                return Err(TopologyError::DiskBufferReload(name.clone()));
+            }
+        }
         // 1. Outputs: start new and changed ones beside the old.
         let mut next: BTreeMap<String, RunningOutput> = BTreeMap::new();
         let mut retired: Vec<(String, RunningOutput)> = Vec::new();
@@ -181,7 +204,8 @@ impl Topology {
                     next.insert(name.clone(), running);
                 }
                 prev => {
-                    let started = start_output(name, oc, &self.metrics, &self.readiness);
+                    let started =
+                        start_output(name, oc, &self.cfg.data_dir, &self.metrics, &self.readiness);
                     match started {
                         Ok(r) => {
                             next.insert(name.clone(), r);
@@ -294,7 +318,9 @@ impl Topology {
         };
         self.replace_stage(Stage {
             processor: Arc::clone(&current.processor),
-            routes: HashMap::new(),
+            router: Arc::clone(&current.router),
+            targets: Vec::new(),
+            routed: current.routed.clone(),
             unrouted: current.unrouted.clone(),
             process_seconds: current.process_seconds.clone(),
         });
@@ -361,11 +387,33 @@ impl Topology {
 fn start_output(
     name: &str,
     oc: &OutputConfig,
+    data_dir: &std::path::Path,
     metrics: &Metrics,
     readiness: &Readiness,
 ) -> Result<RunningOutput, TopologyError> {
     let common = oc.common();
     let (tx, rx) = mpsc::channel(common.queue_batches);
+    // With a disk buffer, the processors' queue feeds the buffer and the buffer feeds the output.
+    let rx = match common.buffer {
+        crate::config::BufferConfig::Memory => rx,
+        crate::config::BufferConfig::Disk(d) => {
+            let (out_tx, out_rx) = mpsc::channel(common.queue_batches);
+            crate::buffer::disk::start(
+                crate::buffer::dir_for(data_dir, name),
+                d.clone(),
+                Arc::from(name),
+                metrics,
+                rx,
+                out_tx,
+            )
+            .map_err(|source| TopologyError::Buffer {
+                name: name.into(),
+                source,
+            })?;
+            // Detached: the threads end on their own once the queues close.
+            out_rx
+        }
+    };
     let health = readiness.register("output", name);
     let ctx = OutputContext {
         name: Arc::from(name),
@@ -449,22 +497,37 @@ fn build_stage(
     metrics: &Metrics,
 ) -> Result<Stage, TopologyError> {
     let processor = Arc::new(Processor::new(&cfg.pipeline, metrics)?);
-    let mut routes: HashMap<Arc<str>, Vec<RouteTarget>> = HashMap::new();
-    for (name, oc) in &cfg.outputs {
-        if let Some(running) = outputs.get(name) {
-            for input in oc.common().inputs {
-                routes
-                    .entry(Arc::from(input.as_str()))
-                    .or_default()
-                    .push(running.target.clone());
+    let router = RouteTable::compile(cfg).map_err(|problems| {
+        TopologyError::Routes(
+            problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let targets: Vec<Option<RouteTarget>> = router
+        .outputs()
+        .iter()
+        .map(|name| outputs.get(&**name).map(|r| r.target.clone()))
+        .collect();
+    if router.is_static() {
+        for name in cfg.inputs.keys() {
+            if router.input_mask(name) == 0 {
+                tracing::warn!(input = %name, "no output takes this input's records; they are counted as unrouted");
             }
         }
     }
-    for name in cfg.inputs.keys() {
-        if !routes.contains_key(name.as_str()) {
-            tracing::warn!(input = %name, "no output takes this input's records; they are counted as unrouted");
-        }
-    }
+    let routed = router
+        .route_names()
+        .map(|r| {
+            metrics.counter(
+                "sluice_routed_records_total",
+                "Records a route matched (route=\"unrouted\": records sent to the `unrouted` output)",
+                &[("route", r)],
+            )
+        })
+        .collect();
     Ok(Stage {
         process_seconds: metrics.histogram(
             "sluice_batch_processing_seconds",
@@ -472,7 +535,9 @@ fn build_stage(
             &[],
         ),
         processor,
-        routes,
+        router: Arc::new(router),
+        targets,
+        routed,
         unrouted: metrics.counter(
             "sluice_dropped_records_total",
             "Records dropped, by component and reason",
