@@ -123,6 +123,47 @@ pub struct OutRecord {
     pub source_type: SourceType,
     /// `@timestamp`, for time-based path templates and SIEM event times.
     pub timestamp: DateTime<Utc>,
+    /// What SIEM outputs route and label by, read from the document as it is serialized.
+    pub keys: RecordKeys,
+}
+
+/// `host.name`, `event.dataset` and the PAN-OS log type (`panw.panos.type`) of a record: Splunk's
+/// `host` and `sourcetype`, Elasticsearch's data stream. Taken from the document in the processor
+/// rather than by parsing the JSON again in each output, which would cost a full scan of every
+/// record per output; the values repeat within a batch, so they are interned per batch
+/// ([`KeyInterner`]) and cost one `Arc` clone per record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordKeys {
+    pub host: Option<Arc<str>>,
+    pub dataset: Option<Arc<str>>,
+    pub log_type: Option<Arc<str>>,
+}
+
+/// Shares one `Arc<str>` per distinct value within a batch.
+#[derive(Debug, Default)]
+pub struct KeyInterner(Vec<Arc<str>>);
+
+impl KeyInterner {
+    pub fn get(&mut self, v: &str) -> Arc<str> {
+        if let Some(a) = self.0.iter().find(|a| &***a == v) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(v);
+        // A batch of many distinct hosts stops interning rather than searching a long list.
+        if self.0.len() < 64 {
+            self.0.push(Arc::clone(&a));
+        }
+        a
+    }
+
+    /// The keys of a document.
+    pub fn keys(&mut self, doc: &crate::doc::Doc) -> RecordKeys {
+        RecordKeys {
+            host: doc.get_str("host.name").map(|v| self.get(v)),
+            dataset: doc.get_str("event.dataset").map(|v| self.get(v)),
+            log_type: doc.get_str("panw.panos.type").map(|v| self.get(v)),
+        }
+    }
 }
 
 /// A batch after detection and normalization: one buffer of NDJSON, shared by every output it is

@@ -253,7 +253,7 @@ fn validate(cfg: &Config) -> Vec<Problem> {
     }
     for (name, output) in &cfg.outputs {
         let c = output.common();
-        if c.inputs.is_empty() {
+        if c.inputs.is_empty() && !matches!(output, OutputConfig::Dlq(_)) {
             problem(
                 format!("outputs.{name}.inputs"),
                 "expected at least one input name".into(),
@@ -275,6 +275,31 @@ fn validate(cfg: &Config) -> Vec<Problem> {
                 format!("outputs.{name}.queue_batches"),
                 "expected at least 1".into(),
             );
+        }
+        let own = match output {
+            OutputConfig::SplunkHec(c) => c.problems(),
+            OutputConfig::Elasticsearch(c) => c.problems(),
+            OutputConfig::Dlq(c) => c.problems(),
+            OutputConfig::File(_) | OutputConfig::Stdout(_) => Vec::new(),
+        };
+        for (key, message) in own {
+            problem(format!("outputs.{name}.{key}"), message);
+        }
+        if let Some(d) = output.dlq() {
+            match cfg.outputs.get(d) {
+                Some(OutputConfig::Dlq(_)) => {}
+                Some(other) => problem(
+                    format!("outputs.{name}.dlq"),
+                    format!(
+                        "`{d}` is a `{}` output; `dlq:` names a `type: dlq` output",
+                        other.type_name()
+                    ),
+                ),
+                None => problem(
+                    format!("outputs.{name}.dlq"),
+                    format!("no output named `{d}`"),
+                ),
+            }
         }
         if let OutputConfig::File(f) = output {
             if f.path.trim().is_empty() {

@@ -599,12 +599,18 @@ fn default_output_queue() -> usize {
     8
 }
 
+mod delivery;
+pub use delivery::*;
+
 /// An output: named map entry with a `type`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputConfig {
     File(FileOutputConfig),
     Stdout(StdoutOutputConfig),
+    SplunkHec(SplunkHecOutputConfig),
+    Elasticsearch(ElasticsearchOutputConfig),
+    Dlq(DlqOutputConfig),
 }
 
 /// The settings every output has.
@@ -620,6 +626,9 @@ impl OutputConfig {
         match self {
             OutputConfig::File(_) => "file",
             OutputConfig::Stdout(_) => "stdout",
+            OutputConfig::SplunkHec(_) => "splunk_hec",
+            OutputConfig::Elasticsearch(_) => "elasticsearch",
+            OutputConfig::Dlq(_) => "dlq",
         }
     }
 
@@ -636,6 +645,18 @@ impl OutputConfig {
         match self {
             OutputConfig::File(c) => common!(c),
             OutputConfig::Stdout(c) => common!(c),
+            OutputConfig::SplunkHec(c) => common!(c),
+            OutputConfig::Elasticsearch(c) => common!(c),
+            OutputConfig::Dlq(c) => common!(c),
+        }
+    }
+
+    /// The `type: dlq` output this one parks undeliverable records in.
+    pub fn dlq(&self) -> Option<&str> {
+        match self {
+            OutputConfig::SplunkHec(c) => c.dlq.as_deref(),
+            OutputConfig::Elasticsearch(c) => c.dlq.as_deref(),
+            _ => None,
         }
     }
 }
