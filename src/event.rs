@@ -127,7 +127,7 @@ pub struct OutRecord {
     pub keys: RecordKeys,
 }
 
-/// `host.name`, `event.dataset` and the PAN-OS log type (`panw.panos.type`) of a record: Splunk's
+/// `host.name` (else `host.hostname`), `event.dataset` and the PAN-OS log type (`panw.panos.type`) of a record: Splunk's
 /// `host` and `sourcetype`, Elasticsearch's data stream. Taken from the document in the processor
 /// rather than by parsing the JSON again in each output, which would cost a full scan of every
 /// record per output; the values repeat within a batch, so they are interned per batch
@@ -159,7 +159,10 @@ impl KeyInterner {
     /// The keys of a document.
     pub fn keys(&mut self, doc: &crate::doc::Doc) -> RecordKeys {
         RecordKeys {
-            host: doc.get_str("host.name").map(|v| self.get(v)),
+            host: doc
+                .get_str("host.name")
+                .or_else(|| doc.get_str("host.hostname"))
+                .map(|v| self.get(v)),
             dataset: doc.get_str("event.dataset").map(|v| self.get(v)),
             log_type: doc.get_str("panw.panos.type").map(|v| self.get(v)),
         }
