@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, Context as _};
 
 use crate::config::{Config, OutputConfig};
-use crate::event::{KeyInterner, Origin, OutBatch, OutRecord, ProcessedBatch, RawBatch, RecordKeys};
+use crate::event::{
+    KeyInterner, Origin, OutBatch, OutRecord, ProcessedBatch, RawBatch, RecordKeys,
+};
 use crate::metrics::Metrics;
 use crate::outputs::dlq::{queue_files, DlqHandle, DlqLine};
 use crate::outputs::{self, OutputContext};
@@ -24,8 +26,11 @@ use crate::pipeline::processor::Processor;
 use crate::readiness::ComponentHealth;
 use crate::source_type::SourceType;
 
+/// A queue file and its lines.
+type QueueFile = (PathBuf, Vec<DlqLine>);
+
 /// Reads every line of the queue files; unreadable lines (a write cut by a crash) are counted.
-fn read_dir_lines(dir: &Path) -> anyhow::Result<(Vec<(PathBuf, Vec<DlqLine>)>, u64)> {
+fn read_dir_lines(dir: &Path) -> anyhow::Result<(Vec<QueueFile>, u64)> {
     let mut out = Vec::new();
     let mut bad = 0;
     for (_, path) in queue_files(dir).with_context(|| format!("{}", dir.display()))? {
@@ -68,7 +73,12 @@ pub fn stats(dir: &Path, w: &mut dyn Write) -> anyhow::Result<()> {
             newest = newest.max(Some(l.time));
         }
     }
-    writeln!(w, "{}: {total} records in {} files, {bytes} bytes", dir.display(), files.len())?;
+    writeln!(
+        w,
+        "{}: {total} records in {} files, {bytes} bytes",
+        dir.display(),
+        files.len()
+    )?;
     if bad > 0 {
         writeln!(w, "unreadable lines: {bad}")?;
     }
@@ -131,12 +141,20 @@ pub fn replay(
         .build()?;
     let _guard = rt.enter();
     // Start each output records go to, with its dead-letter queue.
-    let mut targets: HashMap<String, (tokio::sync::mpsc::Sender<OutBatch>, tokio::task::JoinHandle<()>)> =
-        HashMap::new();
+    let mut targets: HashMap<
+        String,
+        (
+            tokio::sync::mpsc::Sender<OutBatch>,
+            tokio::task::JoinHandle<()>,
+        ),
+    > = HashMap::new();
     let wanted: Vec<String> = match to {
         Some(t) => vec![t.to_string()],
         None => {
-            let mut v: Vec<String> = files.iter().flat_map(|(_, l)| l.iter().map(|l| l.output.clone())).collect();
+            let mut v: Vec<String> = files
+                .iter()
+                .flat_map(|(_, l)| l.iter().map(|l| l.output.clone()))
+                .collect();
             v.sort();
             v.dedup();
             v
@@ -171,7 +189,14 @@ pub fn replay(
         // Consecutive records for the same output from the same source go in one batch.
         let mut start = 0;
         while start < lines.len() {
-            let key = |l: &DlqLine| (to.map_or(l.output.clone(), str::to_string), l.input.clone(), l.file.clone(), l.original.is_some());
+            let key = |l: &DlqLine| {
+                (
+                    to.map_or(l.output.clone(), str::to_string),
+                    l.input.clone(),
+                    l.file.clone(),
+                    l.original.is_some(),
+                )
+            };
             let k = key(&lines[start]);
             let mut end = start + 1;
             while end < lines.len() && end - start < 500 && key(&lines[end]) == k {
@@ -245,7 +270,9 @@ fn normalized_batch(origin: Arc<Origin>, group: &[DlqLine]) -> ProcessedBatch {
             n.as_str()
         };
         let keys = RecordKeys {
-            host: s(&["host", "name"]).or(s(&["host", "hostname"])).map(|h| interner.get(h)),
+            host: s(&["host", "name"])
+                .or(s(&["host", "hostname"]))
+                .map(|h| interner.get(h)),
             dataset: s(&["event", "dataset"]).map(|h| interner.get(h)),
             log_type: s(&["panw", "panos", "type"]).map(|h| interner.get(h)),
         };

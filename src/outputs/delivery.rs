@@ -109,36 +109,54 @@ pub async fn run<S: Sink>(
     let ctx = Arc::new(ctx);
     let mut pending = Pending::default();
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let max_events = settings.batch.max_events.max(1);
     loop {
         let deadline = pending
             .since
             .map(|s| tokio::time::Instant::from_std(s + settings.batch.timeout));
-        let flush = tokio::select! {
+        let mut incoming = tokio::select! {
             b = rx.recv() => match b {
-                Some(b) => {
-                    add(&*sink, &mut pending, b);
-                    pending.items.len() >= settings.batch.max_events
-                        || pending.buf.len() >= settings.batch.max_bytes
-                }
+                Some(b) => Some(b),
                 None => break,
             },
-            _ = sleep_until(deadline) => true,
+            _ = sleep_until(deadline) => None,
         };
-        if flush && !pending.items.is_empty() {
-            while tasks.len() >= settings.concurrency.max(1) {
-                let _ = tasks.join_next().await;
+        // A pipeline batch larger than the room left is split: the parts share its acknowledgement.
+        loop {
+            if let Some(b) = incoming.take() {
+                let room = max_events - pending.items.len().min(max_events);
+                if b.len() > room && room > 0 {
+                    let (head, tail) = split(b, room);
+                    add(&*sink, &mut pending, head);
+                    incoming = Some(tail);
+                } else if room > 0 {
+                    add(&*sink, &mut pending, b);
+                } else {
+                    incoming = Some(b);
+                }
             }
-            let p = std::mem::take(&mut pending);
-            tasks.spawn(deliver(
-                Arc::clone(&sink),
-                p,
-                Arc::clone(&ctx),
-                Arc::clone(&settings),
-                meters.clone(),
-            ));
+            let full =
+                pending.items.len() >= max_events || pending.buf.len() >= settings.batch.max_bytes;
+            let due = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+            if (full || due || incoming.is_some()) && !pending.batches.is_empty() {
+                while tasks.len() >= settings.concurrency.max(1) {
+                    let _ = tasks.join_next().await;
+                }
+                let p = std::mem::take(&mut pending);
+                tasks.spawn(deliver(
+                    Arc::clone(&sink),
+                    p,
+                    Arc::clone(&ctx),
+                    Arc::clone(&settings),
+                    meters.clone(),
+                ));
+            }
+            if incoming.is_none() {
+                break;
+            }
         }
     }
-    if !pending.items.is_empty() || !pending.batches.is_empty() {
+    if !pending.batches.is_empty() {
         tasks.spawn(deliver(
             Arc::clone(&sink),
             pending,
@@ -148,6 +166,26 @@ pub async fn run<S: Sink>(
         ));
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// The first `k` records of a batch and the rest, each holding a share of its acknowledgement.
+fn split(b: OutBatch, k: usize) -> (OutBatch, OutBatch) {
+    let sel: Vec<u32> = match b.selection {
+        Some(s) => s,
+        None => (0..b.batch.records.len() as u32).collect(),
+    };
+    let (h, t) = sel.split_at(k.min(sel.len()));
+    let head = OutBatch {
+        batch: Arc::clone(&b.batch),
+        selection: Some(h.to_vec()),
+        ack: b.ack.share(),
+    };
+    let tail = OutBatch {
+        batch: b.batch,
+        selection: Some(t.to_vec()),
+        ack: b.ack,
+    };
+    (head, tail)
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -98,16 +98,25 @@ pub fn serve(handler: Handler, tls: Option<(&Path, &Path)>) -> Server {
                     let handler = Arc::clone(&handler);
                     async move {
                         let (parts, body) = req.into_parts();
-                        let raw = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let raw = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let headers: HashMap<String, String> = parts
                             .headers
                             .iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                            .map(|(k, v)| {
+                                (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())
+                            })
                             .collect();
-                        let gzip = headers.get("content-encoding").map(String::as_str) == Some("gzip");
+                        let gzip =
+                            headers.get("content-encoding").map(String::as_str) == Some("gzip");
                         let body = if gzip {
                             let mut out = Vec::new();
-                            flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+                            flate2::read::GzDecoder::new(&raw[..])
+                                .read_to_end(&mut out)
+                                .unwrap();
                             out
                         } else {
                             raw.to_vec()
@@ -127,7 +136,9 @@ pub fn serve(handler: Handler, tls: Option<(&Path, &Path)>) -> Server {
                         for (k, v) in &a.headers {
                             r = r.header(k, v);
                         }
-                        Ok::<_, std::convert::Infallible>(r.body(Full::new(Bytes::from(a.body))).unwrap())
+                        Ok::<_, std::convert::Infallible>(
+                            r.body(Full::new(Bytes::from(a.body))).unwrap(),
+                        )
                     }
                 });
                 let conn = hyper::server::conn::http1::Builder::new();
@@ -274,14 +285,23 @@ pub fn hec(token: &str, ack: bool, ack_polls: u32, tls: Option<(&Path, &Path)>) 
                     .enumerate()
                 {
                     let Ok(v) = v else {
-                        return Answer::json(400, json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}));
+                        return Answer::json(
+                            400,
+                            json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}),
+                        );
                     };
                     match v.get("event") {
                         None | Some(Value::Null) => {
-                            return Answer::json(400, json!({"text": "Event field is required", "code": 12, "invalid-event-number": i}))
+                            return Answer::json(
+                                400,
+                                json!({"text": "Event field is required", "code": 12, "invalid-event-number": i}),
+                            )
                         }
                         Some(Value::String(e)) if e.trim().is_empty() => {
-                            return Answer::json(400, json!({"text": "Event field cannot be blank", "code": 13, "invalid-event-number": i}))
+                            return Answer::json(
+                                400,
+                                json!({"text": "Event field cannot be blank", "code": 13, "invalid-event-number": i}),
+                            )
                         }
                         _ => {}
                     }
@@ -325,7 +345,7 @@ pub struct EsState {
     pub faults: VecDeque<Fault>,
     pub requests: usize,
     pub gzip_requests: usize,
-    /// Per-item faults: a document whose `message` contains the key is answered with the status
+    /// Per-item faults: a document whose `event.original` contains the key is answered with the status
     /// (and error type) as many times as the count says, then accepted.
     pub item_faults: Vec<(String, u16, &'static str, u32)>,
 }
@@ -373,7 +393,10 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
         if let Some(a) = &auth {
             if req.headers.get("authorization") != Some(a) {
                 let mut r = es_error(401, "security_exception", "unable to authenticate user");
-                r.headers.push(("www-authenticate".into(), "Basic realm=\"security\", ApiKey".into()));
+                r.headers.push((
+                    "www-authenticate".into(),
+                    "Basic realm=\"security\", ApiKey".into(),
+                ));
                 return r;
             }
         }
@@ -381,7 +404,11 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
             return es_error(405, "illegal_argument_exception", "only POST /_bulk here");
         }
         if req.headers.get("content-type").map(String::as_str) != Some("application/x-ndjson") {
-            return es_error(406, "media_type_header_exception", "Content-Type must be application/x-ndjson");
+            return es_error(
+                406,
+                "media_type_header_exception",
+                "Content-Type must be application/x-ndjson",
+            );
         }
         s.requests += 1;
         if req.gzip {
@@ -395,7 +422,11 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
         }
         let text = String::from_utf8_lossy(&req.body).to_string();
         if !text.ends_with('\n') {
-            return es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]");
+            return es_error(
+                400,
+                "illegal_argument_exception",
+                "The bulk request must be terminated by a newline [\\n]",
+            );
         }
         let mut lines = text.lines();
         let mut items = Vec::new();
@@ -406,11 +437,19 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
                 Err(e) => return es_error(400, "x_content_parse_exception", &e.to_string()),
             };
             let Some(create) = a.get("create") else {
-                return es_error(400, "illegal_argument_exception", "data streams take only `create`");
+                return es_error(
+                    400,
+                    "illegal_argument_exception",
+                    "data streams take only `create`",
+                );
             };
             let index = create["_index"].as_str().unwrap_or("").to_string();
             let Some(doc) = lines.next() else {
-                return es_error(400, "illegal_argument_exception", "action without a document");
+                return es_error(
+                    400,
+                    "illegal_argument_exception",
+                    "action without a document",
+                );
             };
             let doc: Value = match serde_json::from_str(doc) {
                 Ok(v) => v,
@@ -430,7 +469,7 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
                 items.push(json!({"create": {"_index": index, "status": 400, "error": {"type": "document_parsing_exception", "reason": "data stream timestamp field [@timestamp] is missing"}}}));
                 continue;
             }
-            let msg = doc["message"].as_str().unwrap_or("").to_string();
+            let msg = doc["event"]["original"].as_str().unwrap_or("").to_string();
             let fault = s
                 .item_faults
                 .iter_mut()
@@ -462,4 +501,92 @@ pub fn metric(page: &str, prefix: &str) -> u64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum()
+}
+
+// ---------------------------------------------------------------- Sluice side
+
+/// Writes `n` lines to `logs/app.log`: even ones syslog from host `web01`, odd ones PAN-OS
+/// TRAFFIC; each carries the unique id `id<i:06>x` in its raw text.
+pub fn write_lines(dir: &Path, n: usize) {
+    use std::io::Write;
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let mut f = std::fs::File::create(dir.join("logs/app.log")).unwrap();
+    let mut buf = String::new();
+    for i in 0..n {
+        if i % 2 == 0 {
+            buf.push_str(&format!(
+                "<13>Oct 11 22:14:15 web01 app[42]: request id{i:06}x served\n"
+            ));
+        } else {
+            buf.push_str(&format!(
+                "1,2024/02/03 10:11:12,012345678901,TRAFFIC,end,2561,2024/02/03 10:11:12,10.0.0.5,198.51.100.7,0.0.0.0,0.0.0.0,allow,,,ssl,vsys1,trust,untrust,e1/2,e1/1,id{i:06}x,2024/02/03 10:11:12,{i},1,51515,443,0,0,0x0,tcp,allow,5000\n"
+            ));
+        }
+    }
+    f.write_all(buf.as_bytes()).unwrap();
+}
+
+/// The ids `id<i:06>x` found in `text`.
+pub fn ids(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(p) = rest.find("id") {
+        let tail = &rest[p + 2..];
+        if tail.len() >= 7 && tail.as_bytes()[6] == b'x' {
+            if let Ok(n) = tail[..6].parse::<usize>() {
+                out.push(n);
+            }
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// A configuration: a file input `app` over `logs/`, the API on a free port, `output_yaml` as
+/// output `siem` (indented under it), and a dead-letter queue `dead` in `dlq/`.
+pub fn write_config(dir: &Path, output_yaml: &str) -> std::path::PathBuf {
+    let out: String = output_yaml.lines().map(|l| format!("    {l}\n")).collect();
+    let cfg = format!(
+        "data_dir: {data}\napi:\n  listen: 127.0.0.1:0\ninputs:\n  app:\n    type: file\n    include: [\"{logs}/*.log\"]\n    read_from: beginning\n    poll_interval: 50ms\noutputs:\n  siem:\n{out}  dead:\n    type: dlq\n    path: {dlq}\nshutdown_timeout: 5s\n",
+        data = dir.join("data").display(),
+        logs = dir.join("logs").display(),
+        dlq = dir.join("dlq").display(),
+    );
+    let path = dir.join("sluice.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// Every line of the dead-letter queue files in `dir`.
+pub fn dlq_lines(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("dlq-") && name.ends_with(".ndjson") {
+            for l in std::fs::read_to_string(e.path()).unwrap().lines() {
+                out.push(serde_json::from_str(l).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Like `wait_for`, but shows the agent's log when it times out.
+pub fn wait_logged(agent: &super::common::Agent, what: &str, mut cond: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + super::http_support::T;
+    while std::time::Instant::now() < until {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = agent.logs();
+    let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+    panic!(
+        "timed out waiting for {what}; log tail:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 }
