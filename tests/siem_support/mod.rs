@@ -183,6 +183,13 @@ pub struct HecState {
     pub pending_acks: HashMap<u64, u32>,
     pub next_ack: u64,
     pub channels: Vec<String>,
+    /// Events accepted and their request bytes (decoded), counted even when not kept.
+    pub count: usize,
+    pub bytes: usize,
+    /// Benchmarks: count events without keeping them.
+    pub count_only: bool,
+    /// Answer 503 (server busy) until then: an outage.
+    pub down_until: Option<std::time::Instant>,
 }
 
 pub struct Hec {
@@ -266,6 +273,9 @@ pub fn hec(token: &str, ack: bool, ack_polls: u32, tls: Option<(&Path, &Path)>) 
                 if ack && channel.is_none() {
                     return hec_reply(400, "Data channel is missing", 10);
                 }
+                if s.down_until.is_some_and(|t| std::time::Instant::now() < t) {
+                    return hec_reply(503, "Server is busy", 9);
+                }
                 let mut slow = Duration::ZERO;
                 match s.faults.pop_front() {
                     Some(Fault::Answer(a)) => return a,
@@ -310,7 +320,11 @@ pub fn hec(token: &str, ack: bool, ack_polls: u32, tls: Option<(&Path, &Path)>) 
                 if batch.is_empty() {
                     return hec_reply(400, "No data", 5);
                 }
-                s.events.extend(batch);
+                s.count += batch.len();
+                s.bytes += req.body.len();
+                if !s.count_only {
+                    s.events.extend(batch);
+                }
                 if let Some(c) = &channel {
                     if !s.channels.contains(c) {
                         s.channels.push(c.clone());
@@ -348,6 +362,10 @@ pub struct EsState {
     /// Per-item faults: a document whose `event.original` contains the key is answered with the status
     /// (and error type) as many times as the count says, then accepted.
     pub item_faults: Vec<(String, u16, &'static str, u32)>,
+    pub count: usize,
+    pub bytes: usize,
+    pub count_only: bool,
+    pub down_until: Option<std::time::Instant>,
 }
 
 pub struct Es {
@@ -414,12 +432,20 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
         if req.gzip {
             s.gzip_requests += 1;
         }
+        if s.down_until.is_some_and(|t| std::time::Instant::now() < t) {
+            return es_error(
+                503,
+                "cluster_block_exception",
+                "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered]",
+            );
+        }
         let mut slow = Duration::ZERO;
         match s.faults.pop_front() {
             Some(Fault::Answer(a)) => return a,
             Some(Fault::Slow(d)) => slow = d,
             Some(Fault::InvalidEvent(_)) | None => {}
         }
+        s.bytes += req.body.len();
         let text = String::from_utf8_lossy(&req.body).to_string();
         if !text.ends_with('\n') {
             return es_error(
@@ -480,8 +506,11 @@ pub fn elasticsearch(auth: Option<String>, tls: Option<(&Path, &Path)>) -> Es {
                 items.push(json!({"create": {"_index": index, "status": *status, "error": {"type": *kind, "reason": format!("injected {kind}")}}}));
                 continue;
             }
-            let n = s.docs.len();
-            s.docs.push((index.clone(), doc));
+            let n = s.count;
+            s.count += 1;
+            if !s.count_only {
+                s.docs.push((index.clone(), doc));
+            }
             items.push(json!({"create": {"_index": format!(".ds-{index}-000001"), "_id": format!("id{n}"), "_version": 1, "result": "created", "status": 201, "_seq_no": n, "_primary_term": 1}}));
         }
         let mut a = Answer::json(200, json!({"took": 3, "errors": errors, "items": items}));
@@ -575,8 +604,17 @@ pub fn dlq_lines(dir: &Path) -> Vec<Value> {
 }
 
 /// Like `wait_for`, but shows the agent's log when it times out.
-pub fn wait_logged(agent: &super::common::Agent, what: &str, mut cond: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + super::http_support::T;
+pub fn wait_logged(agent: &super::common::Agent, what: &str, cond: impl FnMut() -> bool) {
+    wait_logged_for(agent, what, super::http_support::T, cond)
+}
+
+pub fn wait_logged_for(
+    agent: &super::common::Agent,
+    what: &str,
+    limit: Duration,
+    mut cond: impl FnMut() -> bool,
+) {
+    let until = std::time::Instant::now() + limit;
     while std::time::Instant::now() < until {
         if cond() {
             return;
