@@ -1,7 +1,8 @@
 //! Throughput of the SIEM outputs against the test suite's receivers, and the time to recover
 //! after an outage. Not a test: it prints figures. `cargo bench --bench siem_outputs`
 //! (`RECORDS`, `OUTAGE_SECS` change the run). The receivers run in this process on the same
-//! machine, parsing every request as the real services would, so the figures are a floor.
+//! machine (counting, not parsing, in this mode), sharing its CPUs; Sluice's own CPU time per
+//! record is the figure that least depends on the machine.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -94,14 +95,28 @@ fn throughput(t: &Target, n: usize) {
     });
     let secs = start.elapsed().as_secs_f64();
     let (_, bytes) = (t.count)();
+    let cpu = cpu_seconds(agent.child.id());
     println!(
-        "{:<24} {n} records in {secs:.2} s: {:.0} records/s, {:.1} MB/s in, {:.1} MB/s of requests",
+        "{:<24} {n} records in {secs:.2} s: {:.0} records/s, {:.1} MB/s in, {:.1} MB/s of requests; Sluice used {cpu:.2} CPU-s ({:.0} records per CPU-second)",
         t.name,
         n as f64 / secs,
         input as f64 / secs / 1e6,
-        bytes as f64 / secs / 1e6
+        bytes as f64 / secs / 1e6,
+        n as f64 / cpu
     );
     let _ = agent.stop();
+}
+
+/// User + system CPU time of a process so far (/proc/<pid>/stat, in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
 /// The service answers 503 for `outage` from the start; how long after it is back until the
