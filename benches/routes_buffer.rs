@@ -124,6 +124,7 @@ fn records(n: usize) -> Arc<ProcessedBatch> {
             range: start..data.len(),
             source_type: SourceType::Syslog,
             timestamp: chrono::Utc::now(),
+            keys: Default::default(),
         });
         data.push(b'\n');
     }

@@ -123,6 +123,50 @@ pub struct OutRecord {
     pub source_type: SourceType,
     /// `@timestamp`, for time-based path templates and SIEM event times.
     pub timestamp: DateTime<Utc>,
+    /// What SIEM outputs route and label by, read from the document as it is serialized.
+    pub keys: RecordKeys,
+}
+
+/// `host.name` (else `host.hostname`), `event.dataset` and the PAN-OS log type (`panw.panos.type`) of a record: Splunk's
+/// `host` and `sourcetype`, Elasticsearch's data stream. Taken from the document in the processor
+/// rather than by parsing the JSON again in each output, which would cost a full scan of every
+/// record per output; the values repeat within a batch, so they are interned per batch
+/// ([`KeyInterner`]) and cost one `Arc` clone per record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordKeys {
+    pub host: Option<Arc<str>>,
+    pub dataset: Option<Arc<str>>,
+    pub log_type: Option<Arc<str>>,
+}
+
+/// Shares one `Arc<str>` per distinct value within a batch.
+#[derive(Debug, Default)]
+pub struct KeyInterner(Vec<Arc<str>>);
+
+impl KeyInterner {
+    pub fn get(&mut self, v: &str) -> Arc<str> {
+        if let Some(a) = self.0.iter().find(|a| &***a == v) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(v);
+        // A batch of many distinct hosts stops interning rather than searching a long list.
+        if self.0.len() < 64 {
+            self.0.push(Arc::clone(&a));
+        }
+        a
+    }
+
+    /// The keys of a document.
+    pub fn keys(&mut self, doc: &crate::doc::Doc) -> RecordKeys {
+        RecordKeys {
+            host: doc
+                .get_str("host.name")
+                .or_else(|| doc.get_str("host.hostname"))
+                .map(|v| self.get(v)),
+            dataset: doc.get_str("event.dataset").map(|v| self.get(v)),
+            log_type: doc.get_str("panw.panos.type").map(|v| self.get(v)),
+        }
+    }
 }
 
 /// A batch after detection and normalization: one buffer of NDJSON, shared by every output it is
@@ -208,6 +252,9 @@ pub fn encode_batch(b: &OutBatch, out: &mut Vec<u8>) {
         bytes(out, r.source_type.as_str().as_bytes());
         out.extend_from_slice(&r.timestamp.timestamp().to_le_bytes());
         out.extend_from_slice(&r.timestamp.timestamp_subsec_nanos().to_le_bytes());
+        opt(out, r.keys.host.as_deref());
+        opt(out, r.keys.dataset.as_deref());
+        opt(out, r.keys.log_type.as_deref());
         bytes(out, b.batch.json(r));
     }
 }
@@ -252,6 +299,7 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
     let n = u32le(&mut buf)? as usize;
     let mut records = Vec::with_capacity(n.min(buf.len() / 16));
     let mut data = Vec::with_capacity(buf.len());
+    let mut interner = KeyInterner::default();
     for _ in 0..n {
         let source_type = SourceType::from_name(text(&mut buf)?);
         let secs = take(&mut buf, 8)?;
@@ -261,6 +309,12 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
         let nanos = u32le(&mut buf)?;
         let timestamp =
             DateTime::from_timestamp(secs, nanos).ok_or(DecodeError("bad timestamp"))?;
+        let mut key = |v: Option<&str>| v.map(|v| interner.get(v));
+        let keys = RecordKeys {
+            host: key(opt(&mut buf)?),
+            dataset: key(opt(&mut buf)?),
+            log_type: key(opt(&mut buf)?),
+        };
         let json = bytes(&mut buf)?;
         let start = data.len();
         data.extend_from_slice(json);
@@ -270,6 +324,7 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
             range: start..end,
             source_type,
             timestamp,
+            keys,
         });
     }
     if !buf.is_empty() {

@@ -82,6 +82,11 @@ enum Command {
         #[command(subcommand)]
         command: BufferCommand,
     },
+    /// Inspect or re-send the records a dead-letter queue (`type: dlq` output) holds.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +102,31 @@ enum BufferCommand {
         /// Cut corrupt segment tails (and remove segments with a bad header).
         #[arg(long)]
         repair: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Records per output and reason, the commonest errors, and when they were parked.
+    #[command(after_help = "Example:\n  sluice dlq stats /var/lib/sluice/dlq")]
+    Stats {
+        /// The queue's directory (the dlq output's `path`).
+        dir: PathBuf,
+    },
+    /// Send parked records again: raw text is normalized again with the configuration's pipeline,
+    /// then delivered to the output that failed (or `--to`). Fully accepted files are renamed
+    /// `<name>.replayed`; records that fail again are parked again.
+    #[command(
+        after_help = "Examples:\n  sluice dlq replay --from /var/lib/sluice/dlq -c /etc/sluice/sluice.yaml\n  sluice dlq replay --from ./dlq -c sluice.yaml --to elastic"
+    )]
+    Replay {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(short, long, env = "SLUICE_CONFIG")]
+        config: PathBuf,
+        /// Deliver every record to this output instead of the one it failed in.
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -178,6 +208,47 @@ fn main() -> ExitCode {
                     tracing::error!("{e:#}");
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Dlq { command } => {
+            sluice::app::init_logging("warn", config::LogFormat::Text);
+            match command {
+                DlqCommand::Stats { dir } => {
+                    let mut out = std::io::stdout().lock();
+                    match sluice::cli::dlq::stats(&dir, &mut out) {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("error: {e:#}");
+                            ExitCode::FAILURE
+                        }
+                    }
+                }
+                DlqCommand::Replay { from, config, to } => {
+                    let cfg = match config::load(&config) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return ExitCode::FAILURE;
+                        }
+                    };
+                    match sluice::cli::dlq::replay(&from, &cfg, to.as_deref(), &Metrics::new()) {
+                        Ok(s) => {
+                            println!(
+                                "{} records replayed; {} files done (renamed .replayed), {} kept (some records not accepted)",
+                                s.records, s.files_done, s.files_kept
+                            );
+                            if s.files_kept > 0 {
+                                ExitCode::FAILURE
+                            } else {
+                                ExitCode::SUCCESS
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e:#}");
+                            ExitCode::FAILURE
+                        }
+                    }
                 }
             }
         }

@@ -21,6 +21,41 @@ pub struct TlsConfig {
     pub client_ca_file: Option<PathBuf>,
 }
 
+/// `tls:` under an output that connects out (Splunk HEC, Elasticsearch).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// PEM CA bundle trusted besides the system's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Check the server's certificate and name. `false` is for tests only: it trusts anyone.
+    #[serde(default = "default_verify")]
+    pub verify: bool,
+    /// Client certificate chain for mutual TLS (with `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+fn default_verify() -> bool {
+    true
+}
+
+/// Reads a PEM file whole, for the HTTP client's certificate and identity loaders.
+pub fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
+    let pem = std::fs::read(path).map_err(|e| TlsError::Read {
+        path: path.display().to_string(),
+        what,
+        message: e.to_string(),
+    })?;
+    // Parse once here, so a file with no certificate is named now, not on the first request.
+    if what == "certificates" {
+        certs(path)?;
+    }
+    Ok(pem)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{path}: cannot read {what}: {message}")]

@@ -40,6 +40,11 @@ fn batch(ids: std::ops::Range<u32>, seq: u64, up: &Arc<Upstream>) -> OutBatch {
             range: start..data.len(),
             source_type: SourceType::Syslog,
             timestamp: chrono::DateTime::from_timestamp(1_700_000_000, 123).unwrap(),
+            keys: crate::event::RecordKeys {
+                host: Some("web-1".into()),
+                dataset: (id % 2 == 0).then(|| "panw.panos".into()),
+                log_type: None,
+            },
         });
         data.push(b'\n');
     }
@@ -146,6 +151,8 @@ fn batches_survive_encoding() {
     assert_eq!(back.origin.peer, b.batch.origin.peer);
     assert_eq!(back.records[1].source_type, SourceType::Syslog);
     assert_eq!(back.records[1].timestamp, b.batch.records[3].timestamp);
+    assert_eq!(back.records[0].keys, b.batch.records[1].keys);
+    assert_eq!(back.records[1].keys, b.batch.records[3].keys);
     assert_eq!(
         back.json(&back.records[1]),
         b.batch.json(&b.batch.records[3])

@@ -1,3 +1,4 @@
 pub mod detect;
+pub mod dlq;
 pub mod normalize;
 pub mod source;

@@ -259,7 +259,7 @@ fn validate(cfg: &Config) -> Vec<Problem> {
         let c = output.common();
         let routed_to = cfg.routes.iter().any(|r| r.to.contains(name))
             || cfg.unrouted.as_deref() == Some(name.as_str());
-        if c.inputs.is_empty() && !routed_to {
+        if c.inputs.is_empty() && !routed_to && !matches!(output, OutputConfig::Dlq(_)) {
             problem(
                 format!("outputs.{name}.inputs"),
                 "expected at least one input name, or a route whose `to` names this output".into(),
@@ -295,6 +295,31 @@ fn validate(cfg: &Config) -> Vec<Problem> {
                 format!("outputs.{name}.queue_batches"),
                 "expected at least 1".into(),
             );
+        }
+        let own = match output {
+            OutputConfig::SplunkHec(c) => c.problems(),
+            OutputConfig::Elasticsearch(c) => c.problems(),
+            OutputConfig::Dlq(c) => c.problems(),
+            OutputConfig::File(_) | OutputConfig::Stdout(_) => Vec::new(),
+        };
+        for (key, message) in own {
+            problem(format!("outputs.{name}.{key}"), message);
+        }
+        if let Some(d) = output.dlq() {
+            match cfg.outputs.get(d) {
+                Some(OutputConfig::Dlq(_)) => {}
+                Some(other) => problem(
+                    format!("outputs.{name}.dlq"),
+                    format!(
+                        "`{d}` is a `{}` output; `dlq:` names a `type: dlq` output",
+                        other.type_name()
+                    ),
+                ),
+                None => problem(
+                    format!("outputs.{name}.dlq"),
+                    format!("no output named `{d}`"),
+                ),
+            }
         }
         if let OutputConfig::File(f) = output {
             if f.path.trim().is_empty() {

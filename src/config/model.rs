@@ -600,7 +600,7 @@ macro_rules! output_config {
             pub queue_batches: usize,
             /// `memory` (default) or `disk`.
             #[serde(default)]
-            pub buffer: super::BufferConfig,
+            pub buffer: $crate::config::BufferConfig,
             $($body)*
         }
     };
@@ -610,12 +610,18 @@ fn default_output_queue() -> usize {
     8
 }
 
+mod delivery;
+pub use delivery::*;
+
 /// An output: named map entry with a `type`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputConfig {
     File(FileOutputConfig),
     Stdout(StdoutOutputConfig),
+    SplunkHec(SplunkHecOutputConfig),
+    Elasticsearch(ElasticsearchOutputConfig),
+    Dlq(DlqOutputConfig),
 }
 
 /// The settings every output has.
@@ -632,6 +638,9 @@ impl OutputConfig {
         match self {
             OutputConfig::File(_) => "file",
             OutputConfig::Stdout(_) => "stdout",
+            OutputConfig::SplunkHec(_) => "splunk_hec",
+            OutputConfig::Elasticsearch(_) => "elasticsearch",
+            OutputConfig::Dlq(_) => "dlq",
         }
     }
 
@@ -649,6 +658,24 @@ impl OutputConfig {
         match self {
             OutputConfig::File(c) => common!(c),
             OutputConfig::Stdout(c) => common!(c),
+            OutputConfig::SplunkHec(c) => common!(c),
+            OutputConfig::Elasticsearch(c) => common!(c),
+            // A dead-letter queue writes local files: always a memory queue in front.
+            OutputConfig::Dlq(c) => OutputCommon {
+                inputs: &c.inputs,
+                when_full: c.when_full,
+                queue_batches: c.queue_batches,
+                buffer: &crate::config::BufferConfig::Memory,
+            },
+        }
+    }
+
+    /// The `type: dlq` output this one parks undeliverable records in.
+    pub fn dlq(&self) -> Option<&str> {
+        match self {
+            OutputConfig::SplunkHec(c) => c.dlq.as_deref(),
+            OutputConfig::Elasticsearch(c) => c.dlq.as_deref(),
+            _ => None,
         }
     }
 }

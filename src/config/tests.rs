@@ -140,3 +140,89 @@ fn durations() {
     );
     assert!(model::duration::parse("3 parsecs").is_err());
 }
+
+const DELIVERY_EXAMPLE: &str = r#"
+inputs:
+  app:
+    type: file
+    include: ["./logs/*.log"]
+outputs:
+  splunk:
+    type: splunk_hec
+    inputs: [app]
+    endpoint: https://splunk.example:8088
+    token: 11111111-2222-3333-4444-555555555555
+    ack: true
+    sourcetypes: {panos:threat: "pan:threat_custom", syslog: "linux:syslog"}
+    batch: {max_events: 500, max_bytes: 1048576, timeout: 2s}
+    retry: {max_retries: 10, max_elapsed: 10m, initial_backoff: 200ms, max_backoff: 1m}
+    dlq: dead
+  elastic:
+    type: elasticsearch
+    inputs: [app]
+    endpoint: https://es.example:9200
+    api_key: ${ES_API_KEY:-abc}
+    tls: {ca_file: /etc/sluice/ca.pem}
+    dlq: dead
+  dead:
+    type: dlq
+    path: /var/lib/sluice/dlq
+"#;
+
+#[test]
+fn delivery_outputs_load_with_their_defaults() {
+    let c = load(DELIVERY_EXAMPLE).unwrap();
+    let OutputConfig::SplunkHec(h) = &c.outputs["splunk"] else {
+        panic!("splunk is not splunk_hec")
+    };
+    assert_eq!(h.batch.max_events, 500);
+    assert_eq!(h.retry.max_retries, Some(10));
+    assert_eq!(h.retry.max_elapsed, std::time::Duration::from_secs(600));
+    assert_eq!(h.compression, Compression::Gzip);
+    let OutputConfig::Elasticsearch(e) = &c.outputs["elastic"] else {
+        panic!("elastic is not elasticsearch")
+    };
+    assert_eq!(e.index, "logs-{event.dataset}-{namespace}");
+    assert_eq!(e.namespace, "default");
+    assert_eq!(e.retry.max_retries, None);
+    assert!(e.tls.as_ref().unwrap().verify);
+    let OutputConfig::Dlq(d) = &c.outputs["dead"] else {
+        panic!("dead is not dlq")
+    };
+    assert!(d.inputs.is_empty() && d.fsync);
+}
+
+#[test]
+fn delivery_output_problems_name_the_key() {
+    let bad = DELIVERY_EXAMPLE
+        .replace("dlq: dead\n  elastic", "dlq: nowhere\n  elastic")
+        .replace("endpoint: https://es.example:9200", "endpoint: es.example")
+        .replace("{ca_file: /etc/sluice/ca.pem}", "{ca_fil: x}");
+    let e = err(&bad);
+    // Serde reports the key inside the tagged output without `tls.`; the suggestion still helps.
+    assert!(
+        e.contains("outputs.elastic") && e.contains("did you mean `ca_file`"),
+        "{e}"
+    );
+    let bad = DELIVERY_EXAMPLE
+        .replace("dlq: dead\n  elastic", "dlq: nowhere\n  elastic")
+        .replace("endpoint: https://es.example:9200", "endpoint: es.example")
+        .replace("api_key: ${ES_API_KEY:-abc}", "index: \"logs-{oops}\"");
+    let e = err(&bad);
+    assert!(
+        e.contains("outputs.splunk.dlq: no output named `nowhere`"),
+        "{e}"
+    );
+    assert!(e.contains("outputs.elastic.endpoint"), "{e}");
+    assert!(
+        e.contains("outputs.elastic.index: unknown placeholder `{oops}`"),
+        "{e}"
+    );
+    let e = err(&DELIVERY_EXAMPLE.replace("dlq: dead\n  elastic", "dlq: elastic\n  elastic"));
+    assert!(
+        e.contains("outputs.splunk.dlq: `elastic` is a `elasticsearch` output"),
+        "{e}"
+    );
+    let e = err(&DELIVERY_EXAMPLE.replace("    token: 11111111-2222-3333-4444-555555555555\n", ""));
+    assert!(e.contains("outputs.splunk.token"), "{e}");
+}

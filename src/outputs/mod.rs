@@ -1,7 +1,13 @@
 //! Outputs: where processed records go. Each consumes its own bounded queue and acknowledges a
 //! batch only once it has accepted every record in it.
 
+pub mod delivery;
+pub mod dlq;
+pub mod elasticsearch;
 pub mod file;
+pub mod http;
+pub mod retry;
+pub mod splunk_hec;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -21,6 +27,9 @@ pub struct OutputContext {
     /// Report `failed` while the output cannot deliver (and `ready` once it can again) so that
     /// `GET /ready` shows it.
     pub health: ComponentHealth,
+    /// The dead-letter queue this output parks records in (`dlq:`); for a `type: dlq` output,
+    /// its own queue.
+    pub dlq: Option<dlq::DlqHandle>,
 }
 
 impl OutputContext {
@@ -77,5 +86,23 @@ pub fn start(
             Ok(tokio::task::spawn_blocking(move || out.run(rx)))
         }
         OutputConfig::Stdout(_) => Ok(tokio::task::spawn_blocking(move || stdout::run(rx, ctx))),
+        OutputConfig::SplunkHec(c) => {
+            splunk_hec::check(c)?;
+            let (c, dlq) = (c.clone(), ctx.dlq.clone());
+            Ok(tokio::spawn(splunk_hec::run(c, rx, ctx, dlq)))
+        }
+        OutputConfig::Elasticsearch(c) => {
+            elasticsearch::check(c)?;
+            let (c, dlq) = (c.clone(), ctx.dlq.clone());
+            Ok(tokio::spawn(elasticsearch::run(c, rx, ctx, dlq)))
+        }
+        OutputConfig::Dlq(_) => {
+            let handle = ctx.dlq.clone().ok_or_else(|| {
+                OutputError::Config("the dead-letter queue was not opened".into())
+            })?;
+            Ok(tokio::task::spawn_blocking(move || {
+                dlq::run(handle, rx, ctx)
+            }))
+        }
     }
 }

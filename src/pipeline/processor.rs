@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use crate::config::PipelineConfig;
 use crate::detect::{Detection, Detector};
 use crate::doc::{Doc, Value};
-use crate::event::{OutRecord, ProcessedBatch, RawBatch};
+use crate::event::{KeyInterner, OutRecord, ProcessedBatch, RawBatch};
 use crate::metrics::{Counter, Metrics};
 use crate::normalize::windows::WindowsNormalizer;
 use crate::normalize::{cloudtrail, panos::PanosNormalizer, syslog, Context, ParseFailure};
@@ -111,6 +111,7 @@ impl Processor {
         let mut doc = self.take_doc();
         let ctx = Context::new(batch.received, self.timezone);
         let mut tally = Tally::default();
+        let mut keys = KeyInterner::default();
         for rec in &batch.records {
             let raw = batch.raw(rec);
             // A JSON batch (`{"Records": [...]}`) is one record per element.
@@ -120,14 +121,28 @@ impl Processor {
                     let detection = self.detect(raw, batch);
                     let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
                     on_record(&doc, &one);
-                    push_record(&mut data, &mut records, &doc, one, batch.received);
+                    push_record(
+                        &mut data,
+                        &mut records,
+                        &doc,
+                        one,
+                        batch.received,
+                        &mut keys,
+                    );
                 }
                 continue;
             }
             let detection = self.detect(raw, batch);
             let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
             on_record(&doc, &one);
-            push_record(&mut data, &mut records, &doc, one, batch.received);
+            push_record(
+                &mut data,
+                &mut records,
+                &doc,
+                one,
+                batch.received,
+                &mut keys,
+            );
         }
         tally.flush(&self.counters.metrics);
         self.return_doc(doc);
@@ -363,6 +378,7 @@ fn push_record(
     doc: &Doc,
     source_type: SourceType,
     received: DateTime<Utc>,
+    keys: &mut KeyInterner,
 ) {
     let timestamp = match doc.get("@timestamp") {
         Some(Value::Time(t)) => t.with_timezone(&Utc),
@@ -376,6 +392,7 @@ fn push_record(
         range: start..end,
         source_type,
         timestamp,
+        keys: keys.keys(doc),
     });
 }
 

@@ -1,6 +1,6 @@
 //! The running set of components, and how it changes on reload and stops on shutdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::config::{Config, InputConfig, OutputConfig};
 use crate::event::RawBatch;
 use crate::inputs::{self, InputContext};
 use crate::metrics::Metrics;
+use crate::outputs::dlq::DlqHandle;
 use crate::outputs::{self, OutputContext};
 use crate::readiness::{ComponentHealth, Readiness};
 
@@ -54,6 +55,8 @@ struct RunningInput {
 
 struct RunningOutput {
     cfg: OutputConfig,
+    /// Its own queue for a `type: dlq` output; the queue it parks in for the others.
+    dlq: Option<DlqHandle>,
     health: ComponentHealth,
     target: RouteTarget,
     join: JoinHandle<()>,
@@ -86,11 +89,13 @@ impl Topology {
         };
         let (raw_tx, raw_rx) = crossbeam_channel::bounded(cfg.pipeline.queue_batches);
         let mut outputs = BTreeMap::new();
-        for (name, oc) in &cfg.outputs {
-            outputs.insert(
-                name.clone(),
-                start_output(name, oc, &cfg.data_dir, &metrics, &readiness)?,
-            );
+        let mut dlqs = HashMap::new();
+        for (name, oc) in dlq_first(&cfg) {
+            let r = start_output(name, oc, &cfg.data_dir, &metrics, &readiness, &dlqs)?;
+            if let (OutputConfig::Dlq(_), Some(h)) = (oc, &r.dlq) {
+                dlqs.insert(name.clone(), h.clone());
+            }
+            outputs.insert(name.clone(), r);
         }
         let stage = Arc::new(RwLock::new(Arc::new(build_stage(
             &cfg, &outputs, &metrics,
@@ -198,16 +203,35 @@ impl Topology {
         let mut next: BTreeMap<String, RunningOutput> = BTreeMap::new();
         let mut retired: Vec<(String, RunningOutput)> = Vec::new();
         let mut old = std::mem::take(&mut self.outputs);
-        for (name, oc) in &new.outputs {
+        let mut dlqs: HashMap<String, DlqHandle> = HashMap::new();
+        for (name, oc) in dlq_first(&new) {
+            // An output whose dead-letter queue was replaced restarts with the new one.
+            let same_dlq = |r: &RunningOutput| match (oc.dlq(), &r.dlq) {
+                (Some(d), Some(h)) => dlqs.get(d).is_some_and(|n| n.same(h)),
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
             match old.remove(name) {
-                Some(running) if running.cfg == *oc => {
+                Some(running) if running.cfg == *oc && same_dlq(&running) => {
+                    if let (OutputConfig::Dlq(_), Some(h)) = (oc, &running.dlq) {
+                        dlqs.insert(name.clone(), h.clone());
+                    }
                     next.insert(name.clone(), running);
                 }
                 prev => {
-                    let started =
-                        start_output(name, oc, &self.cfg.data_dir, &self.metrics, &self.readiness);
+                    let started = start_output(
+                        name,
+                        oc,
+                        &self.cfg.data_dir,
+                        &self.metrics,
+                        &self.readiness,
+                        &dlqs,
+                    );
                     match started {
                         Ok(r) => {
+                            if let (OutputConfig::Dlq(_), Some(h)) = (oc, &r.dlq) {
+                                dlqs.insert(name.clone(), h.clone());
+                            }
                             next.insert(name.clone(), r);
                             if let Some(p) = prev {
                                 retired.push((name.clone(), p));
@@ -384,14 +408,42 @@ impl Topology {
     }
 }
 
+/// Outputs in the order they start: dead-letter queues first, so the others can name them.
+fn dlq_first(cfg: &Config) -> impl Iterator<Item = (&String, &OutputConfig)> {
+    let is_dlq = |oc: &&OutputConfig| matches!(oc, OutputConfig::Dlq(_));
+    let dlqs = cfg.outputs.iter().filter(move |(_, oc)| is_dlq(oc));
+    let rest = cfg.outputs.iter().filter(move |(_, oc)| !is_dlq(oc));
+    dlqs.chain(rest)
+}
+
 fn start_output(
     name: &str,
     oc: &OutputConfig,
     data_dir: &std::path::Path,
     metrics: &Metrics,
     readiness: &Readiness,
+    dlqs: &HashMap<String, DlqHandle>,
 ) -> Result<RunningOutput, TopologyError> {
     let common = oc.common();
+    let dlq = match oc {
+        OutputConfig::Dlq(c) => {
+            Some(
+                DlqHandle::open(name, c, metrics).map_err(|source| TopologyError::Output {
+                    name: name.into(),
+                    source,
+                })?,
+            )
+        }
+        _ => match oc.dlq() {
+            Some(d) => Some(dlqs.get(d).cloned().ok_or_else(|| TopologyError::Output {
+                name: name.into(),
+                source: outputs::OutputError::Config(format!(
+                    "dlq: no `type: dlq` output named `{d}`"
+                )),
+            })?),
+            None => None,
+        },
+    };
     let (tx, rx) = mpsc::channel(common.queue_batches);
     // With a disk buffer, the processors' queue feeds the buffer and the buffer feeds the output.
     let rx = match common.buffer {
@@ -419,6 +471,7 @@ fn start_output(
         name: Arc::from(name),
         metrics: metrics.clone(),
         health: health.clone(),
+        dlq: dlq.clone(),
     };
     let join = outputs::start(oc, rx, ctx).map_err(|source| {
         health.unregister();
@@ -449,6 +502,7 @@ fn start_output(
     );
     Ok(RunningOutput {
         cfg: oc.clone(),
+        dlq,
         health,
         target: RouteTarget {
             name: Arc::from(name),
