@@ -12,6 +12,7 @@ use crate::config;
 use crate::metrics::Metrics;
 use crate::pipeline::Topology;
 use crate::readiness::{Phase, Readiness};
+use crate::systemd::Notifier;
 
 /// Runs until a stop signal, or until every input has ended (stdin at end of file).
 /// `config_path` is None for the embedded configuration, which is neither watched nor reloaded.
@@ -45,6 +46,10 @@ pub async fn run(
     let mut topo = Topology::start(cfg, metrics.clone(), readiness.clone())?;
     api_deps.attach(topo.current_processor());
     readiness.set_phase(Phase::Running);
+    let notifier = Notifier::from_env();
+    notifier.ready("running");
+    // Fed from this loop, so a stuck loop stops the pings and systemd restarts the service.
+    let mut watchdog = notifier.watchdog_interval().map(tokio::time::interval);
     let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
     let _watcher = config_path.as_deref().and_then(|p| {
         watch(p, changed_tx)
@@ -63,6 +68,10 @@ pub async fn run(
                 while changed_rx.try_recv().is_ok() {}
                 true
             }
+            _ = async { watchdog.as_mut()?.tick().await; Some(()) }, if watchdog.is_some() => {
+                notifier.watchdog();
+                false
+            }
             _ = tick.tick() => {
                 topo.check_health();
                 if topo.inputs_finished() {
@@ -73,6 +82,7 @@ pub async fn run(
             }
         };
         if let (true, Some(config_path)) = (reload, &config_path) {
+            notifier.reloading();
             match config::load(config_path) {
                 Ok(new) if new == *topo.config() => {
                     tracing::debug!("configuration unchanged");
@@ -95,8 +105,11 @@ pub async fn run(
                     tracing::error!("invalid configuration, the running one stays:\n{e}");
                 }
             }
+            // Whatever the outcome, a configuration runs again.
+            notifier.ready("running");
         }
     }
+    notifier.stopping();
     readiness.set_phase(Phase::Stopping);
     topo.shutdown().await;
     if let Some(a) = api_server {
@@ -131,7 +144,8 @@ fn watch(path: &Path, tx: mpsc::Sender<()>) -> notify::Result<notify::Recommende
     Ok(w)
 }
 
-/// Sets up Sluice's own logs on stderr.
+/// Sets up Sluice's own logs on stderr. Under systemd (stderr is the journal stream) text logs
+/// carry `<N>` priority prefixes and no timestamps or colours: journald adds its own.
 pub fn init_logging(level: &str, format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
@@ -141,6 +155,41 @@ pub fn init_logging(level: &str, format: config::LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text if crate::systemd::stderr_is_journal() => builder
+            .with_ansi(false)
+            .event_format(JournalFormat(
+                tracing_subscriber::fmt::format()
+                    .without_time()
+                    .with_ansi(false),
+            ))
+            .try_init(),
         config::LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Prefixes each line with its syslog priority (`<3>` error … `<7>` debug), which journald
+/// reads from a service's stderr stream (`sd-daemon(3)`).
+struct JournalFormat<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JournalFormat<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
+    }
 }

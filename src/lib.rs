@@ -17,4 +17,5 @@ pub mod parse;
 pub mod pipeline;
 pub mod readiness;
 pub mod source_type;
+pub mod systemd;
 pub mod tls;

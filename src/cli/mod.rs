@@ -1,3 +1,4 @@
 pub mod detect;
+pub mod health;
 pub mod normalize;
 pub mod source;
