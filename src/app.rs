@@ -92,16 +92,19 @@ pub async fn run(
                 Ok(new) => match topo.reload(new).await {
                     Ok(()) => {
                         reloads_ok.inc();
+                        readiness.reloaded(None);
                         let cfg = topo.config().api.clone();
                         api_server = api::apply(api_server, cfg.as_ref(), &api_deps).await;
                     }
                     Err(e) => {
                         reloads_bad.inc();
+                        readiness.reloaded(Some(e.to_string()));
                         tracing::error!(error = %e, "reload failed; the running configuration stays");
                     }
                 },
                 Err(e) => {
                     reloads_bad.inc();
+                    readiness.reloaded(Some(e.to_string()));
                     tracing::error!("invalid configuration, the running one stays:\n{e}");
                 }
             }
