@@ -157,6 +157,14 @@ impl ApiDeps {
             &[("version", env!("CARGO_PKG_VERSION"))],
             Arc::new(|| Some(1)),
         );
+        // What /ready answers, as a number Prometheus can alert on (SluiceNotReady).
+        let r = readiness.clone();
+        metrics.gauge_fn(
+            "sluice_ready",
+            "1 when /ready answers 200 (started, not stopping, no component starting or failed)",
+            &[],
+            Arc::new(move || Some(i64::from(r.report().ready))),
+        );
         ApiDeps {
             metrics,
             readiness,
