@@ -41,7 +41,7 @@ done < "$work/ldd.txt"
 step "container root: the Dockerfile's files only"
 root=$work/root
 # What the Dockerfile's runtime stage copies (install/mkdir lines of its build stage).
-install -D -m 0755 "$bin" "$root/usr/bin/sluice"
+install -s -D -m 0755 "$bin" "$root/usr/bin/sluice"
 install -D -m 0644 packaging/docker/sluice.yaml "$root/etc/sluice/sluice.yaml"
 mkdir -p "$root/usr/share/sluice" "$root/var/lib/sluice"
 cp -r enrichment-data "$root/usr/share/sluice/enrichment-data"
@@ -97,7 +97,7 @@ owner=$(stat -c %u "$root/var/lib/sluice/out/syslog.ndjson")
 step "cargo deb"
 command -v cargo-deb >/dev/null || fail "cargo-deb is missing: run scripts/test-deps.sh"
 rm -rf "$target/debian"
-cargo deb --no-build --locked
+cargo deb --no-build --locked --strip
 deb=$(ls "$target"/debian/sluice_*.deb)
 echo "$deb: $(stat -c %s "$deb") bytes"
 
@@ -106,13 +106,15 @@ dpkg-deb --info "$deb" | tee "$work/info.txt"
 grep -q '^ Package: sluice$' "$work/info.txt" || fail "package name"
 grep -q '^ Depends: .*libc6' "$work/info.txt" || fail "no libc6 dependency"
 grep -q '^ Depends: .*adduser' "$work/info.txt" || fail "no adduser dependency"
+size=$(awk '/^ Installed-Size:/ { print $2 }' "$work/info.txt")
+[ "$size" -lt 40000 ] || fail "Installed-Size ${size} KiB: is the binary stripped?"
 dpkg-deb --contents "$deb" | tee "$work/contents.txt"
 for f in ./usr/bin/sluice ./lib/systemd/system/sluice.service ./etc/sluice/sluice.yaml \
          ./usr/share/sluice/enrichment-data/README.md ./usr/share/sluice/prometheus/alerts.yml \
          ./usr/share/sluice/grafana/sluice.json ./usr/share/doc/sluice/operations.md; do
   grep -q " $f\$" "$work/contents.txt" || fail "$f is not in the package"
 done
-grep -q '^-rwxr-xr-x root/root .* ./usr/bin/sluice$' "$work/contents.txt" || fail "binary mode"
+grep -Eq '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/sluice$' "$work/contents.txt" || fail "binary mode or owner"
 mkdir "$work/control"
 dpkg-deb --control "$deb" "$work/control"
 grep -qx '/etc/sluice/sluice.yaml' "$work/control/conffiles" || fail "the configuration is not a conffile"

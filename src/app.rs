@@ -89,19 +89,21 @@ pub async fn run(
                     // Key files may have changed under an unchanged YAML.
                     api_server = api::apply(api_server, new.api.as_ref(), &api_deps).await;
                 }
-                Ok(new) => match topo.reload(new).await {
-                    Ok(()) => {
-                        reloads_ok.inc();
-                        readiness.reloaded(None);
-                        let cfg = topo.config().api.clone();
-                        api_server = api::apply(api_server, cfg.as_ref(), &api_deps).await;
+                Ok(new) => {
+                    match keep_watchdog_fed(topo.reload(new), &notifier, &mut watchdog).await {
+                        Ok(()) => {
+                            reloads_ok.inc();
+                            readiness.reloaded(None);
+                            let cfg = topo.config().api.clone();
+                            api_server = api::apply(api_server, cfg.as_ref(), &api_deps).await;
+                        }
+                        Err(e) => {
+                            reloads_bad.inc();
+                            readiness.reloaded(Some(e.to_string()));
+                            tracing::error!(error = %e, "reload failed; the running configuration stays");
+                        }
                     }
-                    Err(e) => {
-                        reloads_bad.inc();
-                        readiness.reloaded(Some(e.to_string()));
-                        tracing::error!(error = %e, "reload failed; the running configuration stays");
-                    }
-                },
+                }
                 Err(e) => {
                     reloads_bad.inc();
                     readiness.reloaded(Some(e.to_string()));
@@ -114,11 +116,30 @@ pub async fn run(
     }
     notifier.stopping();
     readiness.set_phase(Phase::Stopping);
-    topo.shutdown().await;
+    keep_watchdog_fed(topo.shutdown(), &notifier, &mut watchdog).await;
     if let Some(a) = api_server {
         a.shutdown().await;
     }
     Ok(())
+}
+
+/// Awaits `fut` (a reload that drains retired outputs, the final drain) while still feeding the
+/// systemd watchdog, so a drain longer than `WatchdogSec` is not mistaken for a hang.
+async fn keep_watchdog_fed<F: std::future::Future>(
+    fut: F,
+    notifier: &Notifier,
+    watchdog: &mut Option<tokio::time::Interval>,
+) -> F::Output {
+    let Some(interval) = watchdog.as_mut() else {
+        return fut.await;
+    };
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            _ = interval.tick() => notifier.watchdog(),
+        }
+    }
 }
 
 /// Watches the directory, not the file: editors and Kubernetes ConfigMaps replace files by rename.

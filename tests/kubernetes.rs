@@ -423,3 +423,54 @@ fn manifests_parse_and_match_their_configuration() {
             .iter()
             .any(|m| m["name"] == v["name"]))));
 }
+
+#[test]
+fn cri_on_stdin_joins_parts_and_flushes_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cfg = root.join("sluice.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {root}/data\ninputs:\n  pipe:\n    type: stdin\n    framing: cri\noutputs:\n  local:\n    type: file\n    inputs: [pipe]\n    path: \"{root}/out/all.ndjson\"\n",
+            root = root.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"2026-03-05T10:00:00Z stdout P one \n2026-03-05T10:00:00Z stdout F two\n2026-03-05T10:00:01Z stderr P cut off at the end\n",
+        )
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let docs = read_docs(&root.join("out"));
+    let mut got: Vec<(String, String, bool)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d["event"]["original"].as_str().unwrap().to_string(),
+                d["stream"].as_str().unwrap().to_string(),
+                d["log"]["offset"].is_null(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("cut off at the end".to_string(), "stderr".to_string(), true),
+            ("one two".to_string(), "stdout".to_string(), true),
+        ]
+    );
+}

@@ -340,20 +340,15 @@ impl FileInput {
         loop {
             let rec = t.framer.next_record(flush_partial);
             let Some((frame, bytes)) = rec else { break };
-            let new_batch = || {
-                RawBatch::new(
-                    Arc::clone(&t.origin),
-                    AckRef::new(t.seq, Arc::clone(&t.acks) as Arc<dyn AckSink>),
-                )
-            };
+            let make = || new_batch(&t.origin, t.seq, &t.acks);
             match t.cri.as_mut() {
-                None => batch.get_or_insert_with(new_batch).push(
-                    bytes,
-                    Some(frame.offset),
-                    frame.truncated,
-                ),
+                None => {
+                    batch
+                        .get_or_insert_with(make)
+                        .push(bytes, Some(frame.offset), frame.truncated)
+                }
                 Some(j) => j.push(bytes, frame.offset, frame.truncated, &mut |r| {
-                    push_cri(batch.get_or_insert_with(new_batch), r)
+                    push_cri(batch.get_or_insert_with(make), r, true)
                 }),
             }
             if batch.as_ref().is_some_and(|b| b.len() >= batch_size) {
@@ -366,13 +361,8 @@ impl FileInput {
         }
         if flush_partial {
             if let Some(j) = t.cri.as_mut() {
-                let new_batch = || {
-                    RawBatch::new(
-                        Arc::clone(&t.origin),
-                        AckRef::new(t.seq, Arc::clone(&t.acks) as Arc<dyn AckSink>),
-                    )
-                };
-                j.flush(&mut |r| push_cri(batch.get_or_insert_with(new_batch), r));
+                let make = || new_batch(&t.origin, t.seq, &t.acks);
+                j.flush(&mut |r| push_cri(batch.get_or_insert_with(make), r, true));
             }
         }
         if let Some(b) = batch.take() {
@@ -395,14 +385,24 @@ impl FileInput {
     }
 }
 
-/// One CRI record: the message, with the runtime's stream and time beside it.
-pub(crate) fn push_cri(batch: &mut RawBatch, r: super::cri::CriRecord<'_>) {
+/// A batch acknowledged to this file's offsets under sequence number `seq`.
+fn new_batch(origin: &Arc<Origin>, seq: u64, acks: &Arc<OffsetAcks>) -> RawBatch {
+    RawBatch::new(
+        Arc::clone(origin),
+        AckRef::new(seq, Arc::clone(acks) as Arc<dyn AckSink>),
+    )
+}
+
+/// One CRI record: the message, with the runtime's stream and time beside it; `with_offset`
+/// for inputs whose records carry `log.offset` (files, not stdin).
+pub(crate) fn push_cri(batch: &mut RawBatch, r: super::cri::CriRecord<'_>, with_offset: bool) {
     let meta = RecordMeta {
         time: r.time,
         stream: r.stream.map(super::cri::Stream::as_str),
         ..RecordMeta::default()
     };
-    batch.push_meta(r.message, Some(r.offset), r.truncated, meta);
+    let offset = with_offset.then_some(r.offset);
+    batch.push_meta(r.message, offset, r.truncated, meta);
 }
 
 fn read_head(file: &File) -> std::io::Result<Head> {

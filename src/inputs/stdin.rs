@@ -66,7 +66,7 @@ pub fn run(cfg: StdinInputConfig, ctx: InputContext) {
             match cri.as_mut() {
                 None => batch.push(bytes, None, frame.truncated),
                 Some(j) => j.push(bytes, frame.offset, frame.truncated, &mut |r| {
-                    super::file::push_cri(&mut batch, r)
+                    super::file::push_cri(&mut batch, r, false)
                 }),
             }
             if batch.len() >= ctx.batch_size {
@@ -81,7 +81,7 @@ pub fn run(cfg: StdinInputConfig, ctx: InputContext) {
         }
         if eof {
             if let Some(j) = cri.as_mut() {
-                j.flush(&mut |r| super::file::push_cri(&mut batch, r));
+                j.flush(&mut |r| super::file::push_cri(&mut batch, r, false));
             }
         }
         if !batch.is_empty() && ctx.sender.send_blocking(batch, &ctx.abort).is_err() {
