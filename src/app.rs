@@ -52,10 +52,17 @@ pub async fn run(
     let mut watchdog = notifier.watchdog_interval().map(tokio::time::interval);
     let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
     let _watcher = config_path.as_deref().and_then(|p| {
-        watch(p, changed_tx)
+        watch(p, changed_tx.clone())
             .map_err(|e| tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP"))
             .ok()
     });
+    // A change made between the first load and the watch (a ConfigMap updated while the pod
+    // starts) raised no event: look once, now that later changes will.
+    if let Some(p) = config_path.as_deref() {
+        if !matches!(config::load(p), Ok(c) if c == *topo.config()) {
+            let _ = changed_tx.try_send(());
+        }
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let reload = tokio::select! {

@@ -143,16 +143,10 @@ fn swap_configmap(dir: &Path, old: &Path, stamp: &str, yaml: &str) -> PathBuf {
     ts
 }
 
-#[test]
-fn a_configmap_update_by_data_symlink_swap_is_reloaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("logs")).unwrap();
-    let conf_dir = root.join("etc-sluice");
-    std::fs::create_dir_all(&conf_dir).unwrap();
-    let yaml = |out: &str| {
-        format!(
-            r#"data_dir: {root}/data
+/// A configuration tailing `root/logs` into `root/<out>/`, with the API on.
+fn configmap_yaml(root: &Path, out: &str) -> String {
+    format!(
+        r#"data_dir: {root}/data
 inputs:
   app:
     type: file
@@ -167,9 +161,63 @@ outputs:
 api:
   listen: 127.0.0.1:0
 "#,
-            root = root.display()
-        )
-    };
+        root = root.display()
+    )
+}
+
+#[test]
+fn a_configmap_update_while_starting_is_not_missed() {
+    // The update lands while Sluice starts: before or after it read the file, before or after
+    // its watch began. Whichever, the new configuration must end up running.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    let conf_dir = root.join("etc-sluice");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let first = write_configmap(
+        &conf_dir,
+        "2026_03_05_10_00_00.1",
+        &configmap_yaml(root, "out1"),
+    );
+    symlink(first.file_name().unwrap(), conf_dir.join("..data")).unwrap();
+    symlink("..data/sluice.yaml", conf_dir.join("sluice.yaml")).unwrap();
+    let agent = Agent::start(root, &conf_dir.join("sluice.yaml"));
+    wait_for("the process to start reading its configuration", T, || {
+        agent.logs().contains("INFO")
+    });
+    swap_configmap(
+        &conf_dir,
+        &first,
+        "2026_03_05_10_00_01.2",
+        &configmap_yaml(root, "out2"),
+    );
+    agent.wait_ready();
+    // Records written before the new configuration runs go to out1; it must take over.
+    let log = root.join("logs/app.log");
+    let until = std::time::Instant::now() + T;
+    let mut i = 0;
+    while read_docs(&root.join("out2")).is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the old configuration still runs:\n{}",
+            agent.logs()
+        );
+        append(&log, &format!("line {i}\n"));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    assert_eq!(agent.stop(), Some(0));
+}
+
+#[test]
+fn a_configmap_update_by_data_symlink_swap_is_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    let conf_dir = root.join("etc-sluice");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let yaml = |out: &str| configmap_yaml(root, out);
     let first = write_configmap(&conf_dir, "2026_03_05_10_00_00.000000001", &yaml("out1"));
     symlink(first.file_name().unwrap(), conf_dir.join("..data")).unwrap();
     symlink("..data/sluice.yaml", conf_dir.join("sluice.yaml")).unwrap();
@@ -187,9 +235,15 @@ api:
         "2026_03_05_10_05_00.000000002",
         &yaml("out2"),
     );
-    wait_for("the reload", T, || {
-        agent.logs().contains("configuration reloaded")
-    });
+    let until = std::time::Instant::now() + T;
+    while !agent.logs().contains("configuration reloaded") {
+        assert!(
+            std::time::Instant::now() < until,
+            "no reload after the swap:\n{}",
+            agent.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     append(&log, "after the update\n");
     wait_for("a record under the new output path", T, || {
         read_docs(&root.join("out2")).len() == 1
