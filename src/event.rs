@@ -61,6 +61,8 @@ pub struct RecordMeta {
     pub index: Option<String>,
     /// Indexed fields: a JSON object.
     pub fields: Option<serde_json::Value>,
+    /// The container stream of a CRI log line (`stdout`, `stderr`), kept as `stream`.
+    pub stream: Option<&'static str>,
 }
 
 impl RecordMeta {
@@ -100,6 +102,20 @@ impl RawBatch {
             truncated,
             meta: None,
         });
+    }
+
+    /// Appends one record's bytes with what its protocol said beside them.
+    pub fn push_meta(
+        &mut self,
+        bytes: &[u8],
+        offset: Option<u64>,
+        truncated: bool,
+        meta: RecordMeta,
+    ) {
+        self.push(bytes, offset, truncated);
+        if let Some(last) = self.records.last_mut() {
+            last.meta = (!meta.is_empty()).then(|| Box::new(meta));
+        }
     }
 
     pub fn raw(&self, r: &RawRecord) -> &[u8] {

@@ -191,7 +191,8 @@ impl Framer {
             self.mode = sniff(head);
         }
         match self.mode {
-            Framing::Lines | Framing::Auto => self.next_line(eof),
+            // CRI is line framing here; the inputs join the parts (inputs/cri.rs).
+            Framing::Lines | Framing::Auto | Framing::Cri => self.next_line(eof),
             Framing::JsonDocument => self.next_json(eof),
             Framing::XmlEvents => self.next_xml(eof),
             Framing::Multiline => self.next_multiline(eof),

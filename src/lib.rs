@@ -18,4 +18,5 @@ pub mod parse;
 pub mod pipeline;
 pub mod readiness;
 pub mod source_type;
+pub mod systemd;
 pub mod tls;

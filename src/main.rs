@@ -77,6 +77,25 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Probe a running agent's `/health` (or `/ready`); exit 0 on `200`, 1 otherwise. For container
+    /// health checks on images without curl.
+    #[command(
+        after_help = "Examples:\n  sluice health                      # http://127.0.0.1:8686/health\n  sluice health --ready --url http://10.0.0.5:8686\n  sluice health -c /etc/sluice/sluice.yaml   # the address of api.listen"
+    )]
+    Health {
+        /// Base URL of the API (plain HTTP).
+        #[arg(long, env = "SLUICE_HEALTH_URL")]
+        url: Option<String>,
+        /// Probe `/ready` instead of `/health`.
+        #[arg(long)]
+        ready: bool,
+        /// Take the address from this configuration's `api.listen`.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Inspect output disk buffers.
     Buffer {
         #[command(subcommand)]
@@ -145,6 +164,33 @@ fn pipeline_settings(path: Option<&std::path::Path>) -> Option<config::PipelineC
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Health {
+            url,
+            ready,
+            config,
+            timeout,
+        } => {
+            let listen = match config.as_deref().map(config::load) {
+                None => None,
+                Some(Ok(c)) => c.api.map(|a| a.listen),
+                Some(Err(e)) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let base = sluice::cli::health::base_url(url.as_deref(), listen.as_deref());
+            let limit = std::time::Duration::from_secs(timeout.max(1));
+            match sluice::cli::health::probe(&base, ready, limit) {
+                Ok(body) => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Buffer {
             command: BufferCommand::Check { dir, repair },
         } => {

@@ -213,6 +213,31 @@ impl Metrics {
             .sum()
     }
 
+    /// Every series of the counter or gauge `name` as (labels, value), gauges read now; for the
+    /// status page, which shows a few families without parsing the exposition text.
+    pub fn series(&self, name: &str) -> Vec<(Vec<(&'static str, String)>, f64)> {
+        let f = self.lock();
+        let mut out: Vec<(Vec<(&'static str, String)>, f64)> = Vec::new();
+        for ((n, l), c) in &f.counters {
+            if *n == name {
+                out.push((l.clone(), c.get() as f64));
+            }
+        }
+        for ((n, l), g) in &f.gauges {
+            if *n == name {
+                out.push((l.clone(), g.get() as f64));
+            }
+        }
+        for ((n, l), g) in &f.gauge_fns {
+            if *n == name {
+                if let Some(v) = g() {
+                    out.push((l.clone(), v as f64));
+                }
+            }
+        }
+        out
+    }
+
     /// Prometheus text exposition format 0.0.4: each family once, with `# HELP` and `# TYPE`,
     /// label values and help text escaped.
     pub fn render(&self) -> String {

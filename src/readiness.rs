@@ -48,9 +48,18 @@ struct Entry {
     state: ComponentState,
 }
 
+/// The outcome of the last configuration reload, for the status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// None when the new configuration runs; otherwise why the old one stays.
+    pub error: Option<String>,
+}
+
 #[derive(Debug)]
 struct Inner {
     phase: Phase,
+    last_reload: Option<ReloadOutcome>,
     /// Keyed by registration, not by name: during a reload a component and its replacement of the
     /// same name both exist for a moment, and undoing a failed reload removes only the new one.
     components: BTreeMap<u64, Entry>,
@@ -68,6 +77,7 @@ impl Default for Readiness {
         Readiness {
             inner: Arc::new(Mutex::new(Inner {
                 phase: Phase::Starting,
+                last_reload: None,
                 components: BTreeMap::new(),
             })),
             next_id: Arc::new(AtomicU64::new(1)),
@@ -93,6 +103,18 @@ impl Readiness {
 
     pub fn set_phase(&self, phase: Phase) {
         self.lock().phase = phase;
+    }
+
+    /// Records a reload's outcome (`error`: why the old configuration stays).
+    pub fn reloaded(&self, error: Option<String>) {
+        self.lock().last_reload = Some(ReloadOutcome {
+            at: chrono::Utc::now(),
+            error,
+        });
+    }
+
+    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.lock().last_reload.clone()
     }
 
     /// Registers a component in state `Starting` and returns its handle.

@@ -1,4 +1,5 @@
-//! The HTTP API: `/health`, `/ready`, `/metrics`, `POST /v1/normalize`, `/v1/openapi.json`.
+//! The HTTP API: `/health`, `/ready`, `/metrics`, `POST /v1/normalize`, `/v1/openapi.json`, and
+//! the status page (`/`, `/v1/status`).
 //!
 //! It runs on the agent's tokio runtime; normalization, which is CPU work, runs on the blocking
 //! pool behind a semaphore of one permit per core, so requests never stall the reactor and a flood
@@ -8,6 +9,7 @@
 mod auth;
 mod listener;
 mod normalize;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -39,6 +41,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("POST", "/v1/normalize"),
     ("GET", "/v1/openapi.json"),
+    ("GET", "/"),
+    ("GET", "/v1/status"),
 ];
 
 /// The OpenAPI 3.0 description of [`ROUTES`].
@@ -140,6 +144,8 @@ pub struct ApiDeps {
     processor: Arc<OnceLock<CurrentProcessor>>,
     /// One permit per core: normalization jobs running at once.
     cpu: Arc<Semaphore>,
+    /// For the status page's uptime.
+    started: Instant,
 }
 
 impl ApiDeps {
@@ -151,11 +157,20 @@ impl ApiDeps {
             &[("version", env!("CARGO_PKG_VERSION"))],
             Arc::new(|| Some(1)),
         );
+        // What /ready answers, as a number Prometheus can alert on (SluiceNotReady).
+        let r = readiness.clone();
+        metrics.gauge_fn(
+            "sluice_ready",
+            "1 when /ready answers 200 (started, not stopping, no component starting or failed)",
+            &[],
+            Arc::new(move || Some(i64::from(r.report().ready))),
+        );
         ApiDeps {
             metrics,
             readiness,
             processor: Arc::new(OnceLock::new()),
             cpu: Arc::new(Semaphore::new(cores)),
+            started: Instant::now(),
         }
     }
 
@@ -378,6 +393,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/normalize", post(normalize::handle))
         .route("/v1/openapi.json", get(openapi))
+        .route("/", get(status::page))
+        .route("/v1/status", get(status::status))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), gate))
         .with_state(shared)
@@ -397,8 +414,10 @@ async fn gate(
         .find(|(_, p)| *p == path)
         .map_or("other", |(_, p)| *p);
     let settings = shared.settings();
-    let protected = route.starts_with("/v1/")
-        || (route == "/metrics" && settings.metrics_require_key)
+    // The status page shows what /metrics shows, so it is open or closed with it.
+    let like_metrics = matches!(route, "/metrics" | "/" | "/v1/status");
+    let protected = (route.starts_with("/v1/") && !like_metrics)
+        || (like_metrics && settings.metrics_require_key)
         || (route == "other" && path.starts_with("/v1/"));
     let response = match auth::check(&settings, &req, peer.0.ip(), protected) {
         Ok(()) => next.run(req).await,

@@ -1,4 +1,5 @@
 pub mod detect;
 pub mod dlq;
+pub mod health;
 pub mod normalize;
 pub mod source;

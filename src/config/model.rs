@@ -147,6 +147,9 @@ pub enum Framing {
     Multiline,
     /// Chosen per file from its first bytes: JSON documents, XML events, or lines.
     Auto,
+    /// Kubernetes container logs in the CRI format (`<time> stdout|stderr P|F <message>`): the
+    /// prefix is removed, `P` parts are joined, and the stream and time go along as fields.
+    Cri,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

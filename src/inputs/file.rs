@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use globset::GlobSet;
 
 use super::checkpoint::{Checkpoints, Entry, FileId, Head, HEAD_BYTES};
+use super::cri::CriJoiner;
 use super::offsets::OffsetAcks;
 use super::{exclude_set, matching_files, InputContext, InputError};
-use crate::config::{FileInputConfig, ReadFrom};
-use crate::event::{Origin, RawBatch};
+use crate::config::{FileInputConfig, Framing, ReadFrom};
+use crate::event::{Origin, RawBatch, RecordMeta};
 use crate::framing::Framer;
 use crate::metrics::Counter;
 use crate::pipeline::ack::{AckRef, AckSink};
@@ -37,6 +38,8 @@ struct Tracked {
     file: File,
     head: Head,
     framer: Framer,
+    /// `framing: cri`: joins partial lines after the framer.
+    cri: Option<CriJoiner>,
     /// Bytes of the file consumed into the framer.
     read_pos: u64,
     acks: Arc<OffsetAcks>,
@@ -45,6 +48,26 @@ struct Tracked {
     last_data: Instant,
     /// The path no longer names this file.
     detached: bool,
+}
+
+impl Tracked {
+    /// Bytes held back that are not yet records.
+    fn pending(&self) -> usize {
+        self.framer.pending() + self.cri.as_ref().map_or(0, CriJoiner::pending)
+    }
+
+    /// Where a checkpoint may move: past every record handed out, but not past a held CRI part.
+    fn position(&self) -> u64 {
+        let framed = self.framer.position();
+        self.cri
+            .as_ref()
+            .and_then(CriJoiner::held_from)
+            .map_or(framed, |held| held.min(framed))
+    }
+}
+
+fn cri_joiner(cfg: &FileInputConfig) -> Option<CriJoiner> {
+    (cfg.framing == Framing::Cri).then(|| CriJoiner::new(cfg.max_line_bytes))
 }
 
 /// A running file input.
@@ -138,7 +161,7 @@ impl FileInput {
     /// Every file at its end with nothing held back and nothing in flight.
     fn all_done(&self) -> bool {
         self.files.values().all(|t| {
-            t.framer.pending() == 0
+            t.pending() == 0
                 && t.acks.in_flight() == 0
                 && t.file.metadata().is_ok_and(|m| m.len() <= t.read_pos)
         })
@@ -192,6 +215,7 @@ impl FileInput {
                 tracing::info!(input = %self.ctx.name, path = %t.path.display(), "file truncated; reading from the start");
                 t.read_pos = 0;
                 t.framer = Framer::new(self.cfg.framing, self.cfg.max_line_bytes, 0);
+                t.cri = cri_joiner(&self.cfg);
                 t.acks.reset(0);
                 t.head = read_head(&t.file).unwrap_or_default();
                 if let Err(e) = t.file.seek(SeekFrom::Start(0)) {
@@ -243,6 +267,7 @@ impl FileInput {
             file,
             head,
             framer: Framer::new(self.cfg.framing, self.cfg.max_line_bytes, start),
+            cri: cri_joiner(&self.cfg),
             read_pos: start,
             acks: Arc::new(OffsetAcks::new(start)),
             origin,
@@ -282,13 +307,10 @@ impl FileInput {
         }
         // A last line without newline goes out once the file has been quiet long enough.
         let flush_partial =
-            eof && t.framer.pending() > 0 && t.last_data.elapsed() >= self.cfg.partial_line_timeout;
+            eof && t.pending() > 0 && t.last_data.elapsed() >= self.cfg.partial_line_timeout;
         let sent_ok = self.send_records(&mut t, flush_partial);
         let keep = sent_ok
-            && !(t.detached
-                && eof
-                && t.framer.pending() == 0
-                && t.last_data.elapsed() >= DETACHED_LINGER);
+            && !(t.detached && eof && t.pending() == 0 && t.last_data.elapsed() >= DETACHED_LINGER);
         if keep {
             self.files.insert(id, t);
         } else if sent_ok {
@@ -318,14 +340,18 @@ impl FileInput {
         loop {
             let rec = t.framer.next_record(flush_partial);
             let Some((frame, bytes)) = rec else { break };
-            let b = batch.get_or_insert_with(|| {
-                RawBatch::new(
-                    Arc::clone(&t.origin),
-                    AckRef::new(t.seq, Arc::clone(&t.acks) as Arc<dyn AckSink>),
-                )
-            });
-            b.push(bytes, Some(frame.offset), frame.truncated);
-            if b.len() >= batch_size {
+            let make = || new_batch(&t.origin, t.seq, &t.acks);
+            match t.cri.as_mut() {
+                None => {
+                    batch
+                        .get_or_insert_with(make)
+                        .push(bytes, Some(frame.offset), frame.truncated)
+                }
+                Some(j) => j.push(bytes, frame.offset, frame.truncated, &mut |r| {
+                    push_cri(batch.get_or_insert_with(make), r, true)
+                }),
+            }
+            if batch.as_ref().is_some_and(|b| b.len() >= batch_size) {
                 if let Some(full) = batch.take() {
                     if !self.send(t, full) {
                         return false;
@@ -333,10 +359,16 @@ impl FileInput {
                 }
             }
         }
+        if flush_partial {
+            if let Some(j) = t.cri.as_mut() {
+                let make = || new_batch(&t.origin, t.seq, &t.acks);
+                j.flush(&mut |r| push_cri(batch.get_or_insert_with(make), r, true));
+            }
+        }
         if let Some(b) = batch.take() {
             return self.send(t, b);
         }
-        if t.acks.in_flight() == 0 && t.framer.pending() == 0 {
+        if t.acks.in_flight() == 0 && t.pending() == 0 {
             // Bytes skipped inside an over-long line: nothing to deliver, but do not re-read them.
             t.acks.reset(t.framer.position());
         }
@@ -344,13 +376,33 @@ impl FileInput {
     }
 
     fn send(&mut self, t: &mut Tracked, batch: RawBatch) -> bool {
-        t.acks.register(t.seq, t.framer.position());
+        t.acks.register(t.seq, t.position());
         t.seq += 1;
         self.ctx
             .sender
             .send_blocking(batch, &self.ctx.abort)
             .is_ok()
     }
+}
+
+/// A batch acknowledged to this file's offsets under sequence number `seq`.
+fn new_batch(origin: &Arc<Origin>, seq: u64, acks: &Arc<OffsetAcks>) -> RawBatch {
+    RawBatch::new(
+        Arc::clone(origin),
+        AckRef::new(seq, Arc::clone(acks) as Arc<dyn AckSink>),
+    )
+}
+
+/// One CRI record: the message, with the runtime's stream and time beside it; `with_offset`
+/// for inputs whose records carry `log.offset` (files, not stdin).
+pub(crate) fn push_cri(batch: &mut RawBatch, r: super::cri::CriRecord<'_>, with_offset: bool) {
+    let meta = RecordMeta {
+        time: r.time,
+        stream: r.stream.map(super::cri::Stream::as_str),
+        ..RecordMeta::default()
+    };
+    let offset = with_offset.then_some(r.offset);
+    batch.push_meta(r.message, offset, r.truncated, meta);
 }
 
 fn read_head(file: &File) -> std::io::Result<Head> {

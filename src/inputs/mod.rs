@@ -1,6 +1,7 @@
 //! Inputs: where records come from. Each runs on its own task and hands batches to the processors.
 
 pub mod checkpoint;
+pub mod cri;
 pub mod evtx;
 pub mod file;
 pub mod http;

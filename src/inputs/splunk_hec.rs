@@ -717,6 +717,7 @@ fn parse_events(
                     sourcetype: env.sourcetype,
                     index: env.index.or_else(|| default_index.map(str::to_owned)),
                     fields: env.fields.filter(serde_json::Value::is_object),
+                    ..RecordMeta::default()
                 });
             }
             HecRecord::Envelope => {

@@ -47,6 +47,8 @@ pub fn run(cfg: StdinInputConfig, ctx: InputContext) {
         ..Origin::input(Arc::clone(&ctx.name))
     });
     let mut framer = Framer::new(cfg.framing, cfg.max_line_bytes, 0);
+    let mut cri = (cfg.framing == crate::config::Framing::Cri)
+        .then(|| super::cri::CriJoiner::new(cfg.max_line_bytes));
     loop {
         if ctx.stop.is_cancelled() {
             break;
@@ -61,7 +63,12 @@ pub fn run(cfg: StdinInputConfig, ctx: InputContext) {
         }
         let mut batch = RawBatch::new(Arc::clone(&origin), AckRef::none());
         while let Some((frame, bytes)) = framer.next_record(eof) {
-            batch.push(bytes, None, frame.truncated);
+            match cri.as_mut() {
+                None => batch.push(bytes, None, frame.truncated),
+                Some(j) => j.push(bytes, frame.offset, frame.truncated, &mut |r| {
+                    super::file::push_cri(&mut batch, r, false)
+                }),
+            }
             if batch.len() >= ctx.batch_size {
                 let full = std::mem::replace(
                     &mut batch,
@@ -70,6 +77,11 @@ pub fn run(cfg: StdinInputConfig, ctx: InputContext) {
                 if ctx.sender.send_blocking(full, &ctx.abort).is_err() {
                     return;
                 }
+            }
+        }
+        if eof {
+            if let Some(j) = cri.as_mut() {
+                j.flush(&mut |r| super::file::push_cri(&mut batch, r, false));
             }
         }
         if !batch.is_empty() && ctx.sender.send_blocking(batch, &ctx.abort).is_err() {

@@ -336,8 +336,9 @@ impl Processor {
     }
 }
 
-/// What the sender said beside the record (Splunk HEC): its `time` and `host` fill `@timestamp`
-/// and `host.name` when the record itself had none; the rest is kept under `splunk.*`.
+/// What the sender said beside the record (Splunk HEC, the CRI container log format): its `time`
+/// and `host` fill `@timestamp` and `host.name` when the record itself had none; the rest is kept
+/// under `splunk.*`, and a container stream as `stream`.
 fn apply_meta(meta: &crate::event::RecordMeta, doc: &mut Doc) {
     if let Some(t) = meta.time {
         if !doc.contains("@timestamp") {
@@ -356,6 +357,7 @@ fn apply_meta(meta: &crate::event::RecordMeta, doc: &mut Doc) {
     if let Some(f) = &meta.fields {
         doc.insert("splunk.fields", f.clone());
     }
+    doc.insert_opt("stream", meta.stream);
 }
 
 /// `unknown`: delivered as text, and as parsed JSON under `json` when it is a JSON object.
