@@ -16,6 +16,8 @@ pub struct FieldSet {
     names: Vec<String>,
     /// Bit `n` set: some wanted key is `n` bytes long (63 stands for 63 and longer).
     lengths: u64,
+    /// Indices of the names, by length (as in `lengths`).
+    by_len: Vec<Vec<usize>>,
 }
 
 impl FieldSet {
@@ -29,7 +31,12 @@ impl FieldSet {
                 "pipeline.enrich: more than {CAP} distinct input fields"
             )));
         }
-        self.lengths |= 1 << name.len().min(63);
+        let len = name.len().min(63);
+        self.lengths |= 1 << len;
+        if self.by_len.len() <= len {
+            self.by_len.resize_with(len + 1, Vec::new);
+        }
+        self.by_len[len].push(self.names.len());
         self.names.push(name.to_owned());
         Ok(self.names.len() - 1)
     }
@@ -42,10 +49,11 @@ impl FieldSet {
     pub fn scan<'d>(&self, doc: &'d Doc) -> [Option<&'d Value>; CAP] {
         let mut found = [None; CAP];
         for (k, v) in doc.iter() {
-            if self.lengths & (1 << k.len().min(63)) == 0 {
+            let len = k.len().min(63);
+            if self.lengths & (1 << len) == 0 {
                 continue;
             }
-            if let Some(i) = self.names.iter().position(|n| n == k) {
+            if let Some(&i) = self.by_len[len].iter().find(|&&i| self.names[i] == k) {
                 found[i] = Some(v);
             }
         }

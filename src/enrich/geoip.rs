@@ -6,6 +6,7 @@
 //! never met half-way through a lookup. Private, loopback and reserved addresses are not looked up.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -254,6 +255,7 @@ impl Geoip {
         value: &str,
         field: &str,
         tally: &mut Tally,
+        cache: &mut GeoCache,
         out: &mut Vec<(Key, Value)>,
     ) {
         let Ok(ip) = value.parse::<IpAddr>() else {
@@ -263,29 +265,41 @@ impl Geoip {
             return;
         }
         tally.lookups += 1;
-        let mut slots: [Option<Value>; N] = Default::default();
-        for db in &self.dbs {
-            db.lookup(ip, &mut slots);
-            if slots.iter().all(Option::is_some) {
-                break;
+        if cache.0.len() >= CACHE_MAX {
+            cache.0.clear();
+        }
+        let found = cache.0.entry(ip).or_insert_with(|| {
+            let mut slots: [Option<Value>; N] = Default::default();
+            for db in &self.dbs {
+                db.lookup(ip, &mut slots);
+                if slots.iter().all(Option::is_some) {
+                    break;
+                }
             }
-        }
-        if slots.iter().all(Option::is_none) {
-            return;
-        }
+            (!slots.iter().all(Option::is_none)).then(|| Box::new(slots))
+        });
+        let Some(slots) = found else { return };
         tally.hits += 1;
         let prefix = parent_of(field);
         let keys = static_keys(prefix);
-        for (i, v) in slots.into_iter().enumerate() {
+        for (i, v) in slots.iter().enumerate() {
             let Some(v) = v else { continue };
             let key: Key = match keys {
                 Some(k) => Cow::Borrowed(k[i]),
                 None => Cow::Owned(format!("{prefix}.{}", OUTPUTS[i])),
             };
-            out.push((key, v));
+            out.push((key, v.clone()));
         }
     }
 }
+
+/// Addresses a batch has already looked up: traffic repeats addresses, and decoding a record is
+/// most of a lookup's cost. Lives for one batch, so a reload is seen by the next batch.
+#[derive(Default)]
+pub(crate) struct GeoCache(HashMap<IpAddr, Option<Box<[Option<Value>; N]>>>);
+
+/// Addresses remembered per batch before the cache starts over.
+const CACHE_MAX: usize = 1024;
 
 /// Opens and verifies a database (a `.csv` is compiled first); what validation runs.
 pub fn check(d: &GeoipDatabase) -> Result<(), EnrichError> {

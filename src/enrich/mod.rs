@@ -226,6 +226,7 @@ impl Enrichers {
             asset: self.asset.as_ref().map(|s| s.table.get()),
             user: self.user.as_ref().map(|s| s.table.get()),
             out: Vec::new(),
+            geo_cache: geoip::GeoCache::default(),
             tally: [Tally::default(); 5],
         }
     }
@@ -288,6 +289,7 @@ pub struct EnrichBatch<'a> {
     user: Option<Arc<user::UserTable>>,
     /// Fields to add, gathered while the record is borrowed, then written.
     out: Vec<(Key, Value)>,
+    geo_cache: geoip::GeoCache,
     tally: [Tally; 5],
 }
 
@@ -311,9 +313,10 @@ impl EnrichBatch<'_> {
             let vals = self.e.fields.scan(doc);
             if let (Some(s), Some(t)) = (&self.e.geoip, &self.geoip) {
                 let tally = &mut self.tally[0];
+                let cache = &mut self.geo_cache;
                 for (i, field) in &s.inputs {
                     if let Some(v) = vals[*i] {
-                        each_str(v, |s| t.enrich(s, field, tally, &mut out));
+                        each_str(v, |s| t.enrich(s, field, tally, cache, &mut out));
                     }
                 }
             }
