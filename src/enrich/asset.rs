@@ -6,7 +6,9 @@
 //! Host names match case-insensitively, and a fully qualified inventory name also matches its first
 //! label (`web01.corp.example` ← `web01`). Fields the record already has are not overwritten.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;

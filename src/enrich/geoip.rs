@@ -5,8 +5,8 @@
 //! and checked in full (`Reader::verify`) when loaded, so a corrupt file is refused at load time,
 //! never met half-way through a lookup. Private, loopback and reserved addresses are not looked up.
 
+use foldhash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 

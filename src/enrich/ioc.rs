@@ -7,7 +7,7 @@
 //! domains, URLs and hashes; one hash map per prefix length for networks, tried longest first; a
 //! domain matches itself and its subdomains by looking up each of its label suffixes.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,7 +67,8 @@ impl<const BITS: u32> Prefixes<BITS> {
 
     fn insert(&mut self, addr: u128, len: u8, meta: u32) {
         if self.maps.len() <= usize::from(len) {
-            self.maps.resize_with(usize::from(len) + 1, HashMap::new);
+            self.maps
+                .resize_with(usize::from(len) + 1, HashMap::default);
         }
         self.maps[usize::from(len)].insert(Self::mask(addr, len), meta);
         if !self.lens.contains(&len) {
@@ -311,7 +312,7 @@ impl IocTable {
             col("description"),
         );
         let default_provider = provider_of(path);
-        let mut providers: HashMap<String, Arc<str>> = HashMap::new();
+        let mut providers: HashMap<String, Arc<str>> = HashMap::default();
         let mut rec = csv::StringRecord::new();
         loop {
             match rdr.read_record(&mut rec) {

@@ -5,7 +5,7 @@
 //! `roles` (separated by `;` or `|`); every other column is a label. Names match case-insensitively,
 //! with or without their domain: `CORP\Alice`, `alice@corp.example` and `alice` all find `alice`.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::path::Path;
 
 use super::{EnrichError, LoadReport, Tally};
