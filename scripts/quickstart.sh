@@ -19,3 +19,7 @@ for f in ./out/*.ndjson; do
   echo "== $f"
   head -n 1 "$f"
 done
+echo
+echo "Enrichment (made-up example data from enrichment-data/, see README \"Enrichment\"):"
+grep -ho '"geo":{"city_name":"[^"]*"' ./out/*.ndjson | sort | uniq -c || true
+grep -ho '"indicator":{"type":"[^"]*","name":"[^"]*"' ./out/*.ndjson | sort | uniq -c || true

@@ -1,5 +1,5 @@
 //! Sluice: a streaming log agent that detects the source of every record and normalizes it to ECS.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod app;
@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod doc;
+pub mod enrich;
 pub mod event;
 pub mod framing;
 pub mod inputs;

@@ -60,6 +60,17 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Compile a CSV of networks (the format of enrichment-data/geoip-example.csv) into a MaxMind
+    /// DB file for the `geoip` enricher.
+    #[command(
+        after_help = "Example:\n  sluice build-mmdb enrichment-data/geoip-example.csv -o geoip-example.mmdb"
+    )]
+    BuildMmdb {
+        /// The CSV: network,city_name,country_iso_code,… (see README, Enrichment).
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Normalize files (or `-` for stdin) to ECS NDJSON once, without a configuration.
     #[command(
         after_help = "Examples:\n  sluice normalize fw.log auth.log -o out.ndjson\n  cat events.json | sluice normalize"
@@ -319,6 +330,30 @@ fn main() -> ExitCode {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BuildMmdb { input, output } => {
+            sluice::app::init_logging("warn", config::LogFormat::Text);
+            match sluice::enrich::mmdb::compile_csv(&input) {
+                Ok((image, report)) => match std::fs::write(&output, image) {
+                    Ok(()) => {
+                        eprintln!(
+                            "{}: {} networks ({} rows skipped)",
+                            output.display(),
+                            report.entries,
+                            report.skipped
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", output.display());
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -5,6 +5,7 @@
 //! expected.
 
 pub mod buffer;
+pub mod enrich;
 mod interpolate;
 pub mod model;
 pub mod routing;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use buffer::{BufferConfig, DiskBufferConfig, FsyncPolicy};
+pub use enrich::*;
 pub use interpolate::interpolate;
 pub use model::*;
 pub use routing::{OneOrMany, RouteConfig, When};
@@ -254,6 +256,9 @@ fn validate(cfg: &Config) -> Vec<Problem> {
                 );
             }
         }
+    }
+    for (key, message) in cfg.pipeline.enrich.problems() {
+        problem(format!("pipeline.enrich.{key}"), message);
     }
     for (name, output) in &cfg.outputs {
         let c = output.common();

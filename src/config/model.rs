@@ -498,12 +498,16 @@ pub struct PipelineConfig {
     /// `parsers/` are used otherwise.
     #[serde(default)]
     pub parsers_dir: Option<PathBuf>,
+    /// GeoIP, threat lists, asset and user context, reverse DNS.
+    #[serde(default)]
+    pub enrich: super::EnrichConfig,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             parsers_dir: None,
+            enrich: super::EnrichConfig::default(),
             threads: 0,
             batch_size: default_batch_size(),
             queue_batches: default_queue_batches(),

@@ -30,6 +30,7 @@ pub struct Processor {
     detector: Detector,
     panos: PanosNormalizer,
     windows: WindowsNormalizer,
+    enrich: crate::enrich::Enrichers,
     counters: ProcessorCounters,
     /// Documents (with their serialization plans) reused across batches, one per thread at work.
     docs: Mutex<Vec<Doc>>,
@@ -75,6 +76,8 @@ impl Processor {
             None => WindowsNormalizer::builtin(),
         }
         .map_err(|e| ProcessorError::Data(e.to_string()))?;
+        let enrich = crate::enrich::Enrichers::new(&cfg.enrich, metrics)
+            .map_err(|e| ProcessorError::Data(format!("pipeline.enrich: {e}")))?;
         Ok(Processor {
             timezone,
             keep_original: cfg.normalize.keep_original,
@@ -82,6 +85,7 @@ impl Processor {
             detector,
             panos: PanosNormalizer::new(schema),
             windows,
+            enrich,
             counters: ProcessorCounters {
                 truncated: metrics.counter(
                     "sluice_records_truncated_total",
@@ -112,6 +116,7 @@ impl Processor {
         let ctx = Context::new(batch.received, self.timezone);
         let mut tally = Tally::default();
         let mut keys = KeyInterner::default();
+        let mut enrich = self.enrich.batch();
         for rec in &batch.records {
             let raw = batch.raw(rec);
             // A JSON batch (`{"Records": [...]}`) is one record per element.
@@ -120,6 +125,7 @@ impl Processor {
                     let raw = element.get().as_bytes();
                     let detection = self.detect(raw, batch);
                     let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
+                    enrich.apply(&mut doc);
                     on_record(&doc, &one);
                     push_record(
                         &mut data,
@@ -134,6 +140,7 @@ impl Processor {
             }
             let detection = self.detect(raw, batch);
             let one = self.record(raw, &detection, &ctx, batch, rec, &mut doc, &mut tally);
+            enrich.apply(&mut doc);
             on_record(&doc, &one);
             push_record(
                 &mut data,

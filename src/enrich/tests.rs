@@ -1,0 +1,678 @@
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::mmdb::{MmdbValue, MmdbWriter};
+use super::*;
+use crate::config::{
+    AssetConfig, EnrichConfig, GeoipConfig, GeoipDatabase, IocConfig, RdnsConfig, UserConfig,
+};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn db(path: PathBuf) -> GeoipDatabase {
+    GeoipDatabase {
+        path,
+        mmap: true,
+        mapping: Default::default(),
+    }
+}
+
+fn geoip_cfg(dbs: Vec<GeoipDatabase>) -> EnrichConfig {
+    EnrichConfig {
+        geoip: Some(GeoipConfig {
+            databases: dbs,
+            fields: vec![
+                "source.ip".into(),
+                "destination.ip".into(),
+                "host.ip".into(),
+                "observer.ip".into(),
+            ],
+        }),
+        watch: false,
+        ..Default::default()
+    }
+}
+
+/// Runs the enrichers over one record given as (key, value) pairs; returns it as JSON.
+fn enrich_one(e: &Enrichers, fields: &[(&'static str, Value)]) -> serde_json::Value {
+    let mut doc = Doc::new();
+    for (k, v) in fields {
+        doc.insert(*k, v.clone());
+    }
+    e.batch().apply(&mut doc);
+    doc.to_json()
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.into())
+}
+
+fn city(name: &str, iso: &str) -> MmdbValue {
+    MmdbValue::map([
+        (
+            "city",
+            MmdbValue::map([("names", MmdbValue::map([("en", MmdbValue::str(name))]))]),
+        ),
+        (
+            "country",
+            MmdbValue::map([("iso_code", MmdbValue::str(iso))]),
+        ),
+    ])
+}
+
+#[test]
+fn mmdb_writer_output_reads_back_with_maxminddb_and_specific_networks_win() {
+    let mut w = MmdbWriter::new("Test-City");
+    w.insert("81.2.0.0".parse().unwrap(), 16, city("Broad", "GB"))
+        .unwrap();
+    w.insert("81.2.69.0".parse().unwrap(), 24, city("London", "GB"))
+        .unwrap();
+    w.insert("2a02:ff00::".parse().unwrap(), 32, city("Zurich", "CH"))
+        .unwrap();
+    assert!(w
+        .insert("1.2.3.4".parse().unwrap(), 33, city("x", "x"))
+        .is_err());
+    let reader = maxminddb::Reader::from_source(w.build()).unwrap();
+    reader.verify().unwrap();
+    let name = |ip: &str| -> Option<String> {
+        reader
+            .lookup(ip.parse().unwrap())
+            .unwrap()
+            .decode_path(&[
+                maxminddb::PathElement::Key("city"),
+                maxminddb::PathElement::Key("names"),
+                maxminddb::PathElement::Key("en"),
+            ])
+            .unwrap()
+    };
+    assert_eq!(name("81.2.69.142").as_deref(), Some("London"));
+    assert_eq!(name("81.2.1.1").as_deref(), Some("Broad"));
+    assert_eq!(name("2a02:ff00::1").as_deref(), Some("Zurich"));
+    assert_eq!(name("8.8.8.8"), None);
+}
+
+#[test]
+fn geoip_from_the_example_csv_fills_geo_and_as_of_public_addresses_only() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("enrichment-data/geoip-example.csv");
+    let e = Enrichers::new(&geoip_cfg(vec![db(path)]), &Metrics::new()).unwrap();
+    let out = enrich_one(
+        &e,
+        &[
+            ("source.ip", s("10.1.2.3")),
+            ("destination.ip", s("93.184.216.34")),
+            (
+                "host.ip",
+                Value::Array(vec![s("127.0.0.1"), s("81.2.69.142")]),
+            ),
+            ("observer.ip", s("not an address")),
+        ],
+    );
+    let d = &out["destination"];
+    assert_eq!(d["geo"]["city_name"], "Norwell");
+    assert_eq!(d["geo"]["country_iso_code"], "US");
+    assert_eq!(d["geo"]["region_iso_code"], "US-MA");
+    assert_eq!(d["geo"]["region_name"], "Massachusetts");
+    assert_eq!(d["geo"]["continent_name"], "North America");
+    assert_eq!(d["geo"]["timezone"], "America/New_York");
+    assert_eq!(d["geo"]["location"]["lat"], 42.1508);
+    assert_eq!(d["as"]["number"], 15133);
+    assert_eq!(d["as"]["organization"]["name"], "Edgecast Inc.");
+    assert_eq!(out["host"]["geo"]["city_name"], "London");
+    assert!(out["source"].get("geo").is_none(), "{out}");
+    assert!(out["observer"].get("geo").is_none(), "{out}");
+}
+
+#[test]
+fn geoip_flat_schema_through_a_mapping_and_first_database_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = MmdbWriter::new("ip-location-db-like");
+    w.insert(
+        "1.0.0.0".parse().unwrap(),
+        24,
+        MmdbValue::map([
+            ("city", MmdbValue::str("Brisbane")),
+            ("country_code", MmdbValue::str("AU")),
+            ("latitude", MmdbValue::Double(-27.47)),
+            ("longitude", MmdbValue::Double(153.02)),
+        ]),
+    )
+    .unwrap();
+    let flat = dir.path().join("flat.mmdb");
+    std::fs::write(&flat, w.build()).unwrap();
+    let mut w = MmdbWriter::new("asn-like");
+    w.insert(
+        "1.0.0.0".parse().unwrap(),
+        8,
+        MmdbValue::map([
+            ("autonomous_system_number", MmdbValue::U32(13335)),
+            (
+                "autonomous_system_organization",
+                MmdbValue::str("CLOUDFLARENET"),
+            ),
+            (
+                "city",
+                MmdbValue::str("not used: the first database had one"),
+            ),
+        ]),
+    )
+    .unwrap();
+    let asn = dir.path().join("asn.mmdb");
+    std::fs::write(&asn, w.build()).unwrap();
+    let mut flat_db = db(flat);
+    flat_db.mmap = false;
+    for (k, v) in [
+        ("geo.city_name", "city"),
+        ("geo.country_iso_code", "country_code"),
+        ("geo.location.lat", "latitude"),
+        ("geo.location.lon", "longitude"),
+    ] {
+        flat_db.mapping.insert(k.into(), v.into());
+    }
+    let mut asn_db = db(asn);
+    for (k, v) in [
+        ("as.number", "autonomous_system_number"),
+        ("as.organization.name", "autonomous_system_organization"),
+        ("geo.city_name", "city"),
+    ] {
+        asn_db.mapping.insert(k.into(), v.into());
+    }
+    let e = Enrichers::new(&geoip_cfg(vec![flat_db, asn_db]), &Metrics::new()).unwrap();
+    let out = enrich_one(&e, &[("source.ip", s("1.0.0.1"))]);
+    assert_eq!(out["source"]["geo"]["city_name"], "Brisbane");
+    assert_eq!(out["source"]["geo"]["country_iso_code"], "AU");
+    assert_eq!(out["source"]["geo"]["location"]["lon"], 153.02);
+    assert_eq!(out["source"]["as"]["number"], 13335);
+    assert_eq!(out["source"]["as"]["organization"]["name"], "CLOUDFLARENET");
+
+    let mut bad = db(dir.path().join("asn.mmdb"));
+    bad.mapping.insert("geo.town".into(), "city".into());
+    let err = geoip::check(&bad).unwrap_err().to_string();
+    assert!(err.contains("unknown output `geo.town`"), "{err}");
+}
+
+fn corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/mmdb/maxmind-MaxMind-DB");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} not found", p.display());
+        None
+    }
+}
+
+#[test]
+fn maxmind_test_databases_give_london_and_an_asn() {
+    let Some(root) = corpus() else { return };
+    let e = Enrichers::new(
+        &geoip_cfg(vec![
+            db(root.join("test-data/GeoIP2-City-Test.mmdb")),
+            db(root.join("test-data/GeoLite2-ASN-Test.mmdb")),
+        ]),
+        &Metrics::new(),
+    )
+    .unwrap();
+    let out = enrich_one(
+        &e,
+        &[
+            ("source.ip", s("81.2.69.142")),
+            ("destination.ip", s("1.0.0.1")),
+        ],
+    );
+    let g = &out["source"]["geo"];
+    assert_eq!(g["city_name"], "London");
+    assert_eq!(g["country_iso_code"], "GB");
+    assert_eq!(g["country_name"], "United Kingdom");
+    assert_eq!(g["continent_name"], "Europe");
+    assert_eq!(g["region_iso_code"], "GB-ENG");
+    assert_eq!(g["timezone"], "Europe/London");
+    assert_eq!(out["destination"]["as"]["number"], 15169);
+    assert_eq!(
+        out["destination"]["as"]["organization"]["name"],
+        "Google Inc."
+    );
+}
+
+#[test]
+fn broken_maxmind_databases_are_refused_with_an_error_not_a_panic() {
+    let Some(root) = corpus() else { return };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for sub in ["libmaxminddb", "maxminddb-golang", "maxminddb-python"] {
+        for f in std::fs::read_dir(root.join("bad-data").join(sub)).unwrap() {
+            files.push(f.unwrap().path());
+        }
+    }
+    files.push(root.join("test-data/GeoIP2-City-Test-Broken-Double-Format.mmdb"));
+    files.push(root.join("test-data/GeoIP2-City-Test-Invalid-Node-Count.mmdb"));
+    assert!(files.len() > 15);
+    for f in files {
+        for mmap in [true, false] {
+            let mut d = db(f.clone());
+            d.mmap = mmap;
+            let r = std::panic::catch_unwind(|| geoip::check(&d));
+            let err = r
+                .unwrap_or_else(|_| panic!("{} panicked", f.display()))
+                .expect_err(&f.display().to_string());
+            assert!(
+                err.to_string().contains(&*f.to_string_lossy()),
+                "the error names the file: {err}"
+            );
+        }
+    }
+}
+
+fn ioc_enrichers(files: Vec<PathBuf>, watch: bool) -> (Enrichers, Metrics) {
+    let m = Metrics::new();
+    let cfg = EnrichConfig {
+        ioc: Some(IocConfig {
+            files,
+            fields: vec![
+                "source.ip".into(),
+                "destination.ip".into(),
+                "url.domain".into(),
+                "url.full".into(),
+                "dns.question.name".into(),
+                "process.hash.sha256".into(),
+                "file.hash.md5".into(),
+            ],
+        }),
+        watch,
+        ..Default::default()
+    };
+    (Enrichers::new(&cfg, &m).unwrap(), m)
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("enrichment-data")
+        .join(name)
+}
+
+#[test]
+fn ioc_csv_text_and_stix_lists_match_each_kind_of_indicator() {
+    let (e, m) = ioc_enrichers(
+        vec![
+            example("ioc-example.csv"),
+            example("ioc-example.txt"),
+            example("ioc-example.stix.json"),
+        ],
+        false,
+    );
+    let out = enrich_one(
+        &e,
+        &[
+            ("source.ip", s("203.0.113.50")),
+            ("destination.ip", s("192.0.2.44")),
+            ("url.domain", s("CDN.Malware-Site.example.")),
+            ("url.full", s("http://malware-site.example/payload.exe")),
+            ("dns.question.name", s("not-listed.example")),
+            (
+                "process.hash.sha256",
+                s("9F914D42706FE215501044ACD85A32D58AAEF1419D404FDDFA5D3B48F66CCD9F"),
+            ),
+            ("file.hash.md5", s("d41d8cd98f00b204e9800998ecf8427e")),
+        ],
+    );
+    assert_eq!(out["tags"], serde_json::json!(["ioc_match"]));
+    let en = out["threat"]["enrichments"].as_array().unwrap();
+    let by_field = |f: &str| {
+        en.iter()
+            .find(|x| x["matched"]["field"] == f)
+            .unwrap_or_else(|| panic!("no match on {f}: {out}"))
+    };
+    let cidr = by_field("source.ip");
+    assert_eq!(cidr["indicator"]["name"], "203.0.113.48/28");
+    assert_eq!(cidr["indicator"]["type"], "ipv4-addr");
+    assert_eq!(cidr["indicator"]["confidence"], "Medium");
+    assert_eq!(cidr["indicator"]["provider"], "example-feed");
+    assert_eq!(cidr["matched"]["atomic"], "203.0.113.50");
+    assert_eq!(cidr["matched"]["type"], "indicator_match_rule");
+    let stix = by_field("destination.ip");
+    assert_eq!(stix["indicator"]["provider"], "Example CTI");
+    assert_eq!(stix["indicator"]["confidence"], "85");
+    assert_eq!(
+        stix["indicator"]["description"],
+        "Example: command-and-control addresses"
+    );
+    let sub = by_field("url.domain");
+    assert_eq!(sub["indicator"]["name"], "malware-site.example");
+    assert_eq!(sub["indicator"]["type"], "domain-name");
+    assert_eq!(by_field("url.full")["indicator"]["type"], "url");
+    assert_eq!(by_field("process.hash.sha256")["indicator"]["type"], "file");
+    assert_eq!(
+        by_field("file.hash.md5")["indicator"]["provider"],
+        "ioc-example"
+    );
+    assert_eq!(en.len(), 6, "{out}");
+    drop(e.batch());
+    assert_eq!(
+        m.counter_value("sluice_enrich_lookups_total", &[("enricher", "ioc")]),
+        7
+    );
+    assert_eq!(
+        m.counter_value("sluice_enrich_hits_total", &[("enricher", "ioc")]),
+        6
+    );
+
+    let clean = enrich_one(
+        &e,
+        &[("source.ip", s("8.8.8.8")), ("url.domain", s("example"))],
+    );
+    assert!(clean.get("threat").is_none() && clean.get("tags").is_none());
+}
+
+#[test]
+fn ioc_malformed_entries_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let txt = write(
+        dir.path(),
+        "list.txt",
+        "# comment\n10.0.0.0/8\nnot a domain!\n1.2.3.999\n\nevil.example # trailing comment\n10.1.2.3/40\n",
+    );
+    let csv = write(
+        dir.path(),
+        "list.csv",
+        "indicator,type,confidence\nevil2.example,domain,High\n10.9.9.9,sha256,\n,ip,\nx.example,weird-type,\n",
+    );
+    let stix = write(
+        dir.path(),
+        "list.json",
+        r#"{"type":"bundle","objects":[
+            {"type":"indicator","id":"indicator--1","pattern":"[ipv4-addr:value = '10.0.0.1' AND domain-name:value = 'a.example']","pattern_type":"stix"},
+            {"type":"indicator","id":"indicator--2","pattern":"[process:name = 'evil.exe']","pattern_type":"stix"},
+            {"type":"indicator","id":"indicator--3","pattern":"x","pattern_type":"sigma"},
+            {"type":"indicator","id":"indicator--4","pattern":"[url:value = 'http://x.example/a\\'b']","pattern_type":"stix"}
+        ]}"#,
+    );
+    let (t, report) = ioc::IocTable::load(&IocConfig {
+        files: vec![txt, csv, stix],
+        fields: vec![],
+    })
+    .unwrap();
+    assert_eq!(report.entries, 4, "10/8, evil, evil2, the URL");
+    assert_eq!(report.skipped, 3 + 3 + 3);
+    assert_eq!(t.len(), 4);
+
+    let bad = write(dir.path(), "nohead.csv", "ip,what\n1.2.3.4,x\n");
+    let err = ioc::IocTable::load(&IocConfig {
+        files: vec![bad],
+        fields: vec![],
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("nohead.csv") && err.contains("indicator"),
+        "{err}"
+    );
+}
+
+#[test]
+fn asset_inventory_matches_ip_cidr_and_host_names() {
+    let m = Metrics::new();
+    let cfg = EnrichConfig {
+        asset: Some(AssetConfig {
+            files: vec![
+                example("assets-example.csv"),
+                example("assets-example.yaml"),
+            ],
+            fields: vec!["host.name".into(), "host.ip".into()],
+        }),
+        watch: false,
+        ..Default::default()
+    };
+    let e = Enrichers::new(&cfg, &m).unwrap();
+    let by_ip = enrich_one(&e, &[("host.ip", s("10.20.30.40"))]);
+    assert_eq!(by_ip["host"]["name"], "web01.corp.example.com");
+    assert_eq!(by_ip["host"]["os"]["name"], "Ubuntu 22.04");
+    assert_eq!(by_ip["host"]["type"], "server");
+    assert_eq!(by_ip["labels"]["criticality"], "high");
+    assert_eq!(by_ip["labels"]["business_unit"], "e-commerce");
+    let by_net = enrich_one(&e, &[("host.ip", s("10.20.4.17"))]);
+    assert_eq!(by_net["host"]["type"], "workstation");
+    assert_eq!(by_net["labels"]["owner"], "it-desk");
+    // A record's own host name stays; the short name finds the inventory's FQDN.
+    let by_name = enrich_one(&e, &[("host.name", s("DC-01"))]);
+    assert_eq!(by_name["host"]["name"], "DC-01");
+    assert_eq!(by_name["host"]["os"]["name"], "Windows Server 2022");
+    assert_eq!(by_name["labels"]["criticality"], "critical");
+    let yaml = enrich_one(&e, &[("host.ip", s("10.20.30.5"))]);
+    assert_eq!(yaml["labels"]["owner"], "dba-team");
+    let none = enrich_one(&e, &[("host.name", s("unknown-host"))]);
+    assert!(none.get("labels").is_none());
+}
+
+#[test]
+fn user_directory_matches_with_or_without_domain_in_any_case() {
+    let cfg = EnrichConfig {
+        user: Some(UserConfig {
+            files: vec![example("users-example.csv")],
+            fields: vec!["user.name".into()],
+        }),
+        watch: false,
+        ..Default::default()
+    };
+    let e = Enrichers::new(&cfg, &Metrics::new()).unwrap();
+    for (name, domain) in [
+        ("jdoe", None),
+        ("JDoe", Some("CORP")),
+        ("corp\\JDOE", None),
+        ("jdoe@corp.example.com", None),
+    ] {
+        let mut fields = vec![("user.name", s(name))];
+        if let Some(d) = domain {
+            fields.push(("user.domain", s(d)));
+        }
+        let out = enrich_one(&e, &fields);
+        assert_eq!(out["user"]["full_name"], "John Doe", "{name}");
+        assert_eq!(out["user"]["email"], "jdoe@corp.example.com");
+        assert_eq!(
+            out["user"]["roles"],
+            serde_json::json!(["finance-users", "vpn-users"])
+        );
+        assert_eq!(out["labels"]["department"], "finance");
+        assert_eq!(out["labels"]["privileged"], "false");
+    }
+    let admin = enrich_one(&e, &[("user.name", s("Administrator"))]);
+    assert_eq!(admin["labels"]["privileged"], "true");
+    let other = enrich_one(&e, &[("user.name", s("mallory"))]);
+    assert!(other["user"].get("full_name").is_none());
+}
+
+/// Polls `f` until it is true; fails after a minute (a condition, not a timing assertion).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn rdns_first_record_passes_unnamed_and_later_ones_get_the_cached_name() {
+    let m = Metrics::new();
+    let cfg = EnrichConfig {
+        rdns: Some(RdnsConfig {
+            fields: vec!["source.ip".into()],
+            cache_size: 16,
+            ttl: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            workers: 1,
+            queue: 4,
+            include_private: true,
+        }),
+        watch: false,
+        ..Default::default()
+    };
+    let e = Enrichers::new(&cfg, &m).unwrap();
+    let first = enrich_one(&e, &[("source.ip", s("127.0.0.1"))]);
+    assert!(first["source"].get("domain").is_none(), "{first}");
+    let mut named = serde_json::Value::Null;
+    eventually("127.0.0.1 resolves", || {
+        named = enrich_one(&e, &[("source.ip", s("127.0.0.1"))]);
+        named["source"].get("domain").is_some()
+    });
+    assert_eq!(named["source"]["domain"], "localhost");
+    // A name the record already has is kept; private addresses are skipped unless asked.
+    let kept = enrich_one(
+        &e,
+        &[("source.ip", s("127.0.0.1")), ("source.domain", s("mine"))],
+    );
+    assert_eq!(kept["source"]["domain"], "mine");
+}
+
+#[test]
+fn changed_files_are_reloaded_and_a_broken_one_keeps_the_old_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = write(dir.path(), "list.csv", "indicator\none.example\n");
+    let (e, m) = ioc_enrichers(vec![list.clone()], true);
+    let hit = |e: &Enrichers, d: &str| {
+        enrich_one(e, &[("url.domain", s(d))])
+            .get("threat")
+            .is_some()
+    };
+    assert!(hit(&e, "one.example") && !hit(&e, "two.example"));
+    // Replaced by rename, as deployment tools do.
+    let tmp = write(dir.path(), "list.csv.tmp", "indicator\ntwo.example\n");
+    std::fs::rename(&tmp, &list).unwrap();
+    eventually("the new list is loaded", || hit(&e, "two.example"));
+    assert!(!hit(&e, "one.example"));
+    let ok = |m: &Metrics, r| {
+        m.counter_value(
+            "sluice_enrich_reloads_total",
+            &[("enricher", "ioc"), ("result", r)],
+        )
+    };
+    assert!(ok(&m, "success") >= 1);
+    // Written in place, and broken: the header lost its `indicator` column.
+    std::fs::write(&list, "ioc\nthree.example\n").unwrap();
+    eventually("the failed reload is counted", || ok(&m, "failure") >= 1);
+    assert!(hit(&e, "two.example") && !hit(&e, "three.example"));
+}
+
+#[test]
+fn fields_scan_takes_the_last_write_and_ignores_other_keys() {
+    let mut f = fields::FieldSet::default();
+    let a = f.add("source.ip").unwrap();
+    let b = f.add("url.domain").unwrap();
+    assert_eq!(f.add("source.ip").unwrap(), a);
+    let mut doc = Doc::new();
+    doc.insert("source.ip", "1.1.1.1");
+    doc.insert("source.ipx", "nope");
+    doc.insert("source.ip", "2.2.2.2");
+    let v = f.scan(&doc);
+    assert_eq!(v[a].and_then(Value::as_str), Some("2.2.2.2"));
+    assert!(v[b].is_none());
+}
+
+#[test]
+fn public_addresses() {
+    for ip in ["8.8.8.8", "81.2.69.142", "2a00:1450::1", "::ffff:8.8.8.8"] {
+        assert!(is_public(ip.parse::<IpAddr>().unwrap()), "{ip}");
+    }
+    for ip in [
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "127.0.0.1",
+        "169.254.1.1",
+        "100.64.0.1",
+        "198.18.0.1",
+        "192.0.2.1",
+        "203.0.113.5",
+        "240.0.0.1",
+        "255.255.255.255",
+        "0.1.2.3",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "2001:db8::1",
+        "::ffff:10.0.0.1",
+    ] {
+        assert!(!is_public(ip.parse::<IpAddr>().unwrap()), "{ip}");
+    }
+}
+
+fn load_config(yaml: &str) -> Result<crate::config::Config, String> {
+    crate::config::load_str(yaml, Path::new("t.yaml"), &|_| None).map_err(|e| e.to_string())
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_the_file() {
+    let base = "inputs: {i: {type: stdin}}\noutputs: {o: {type: stdout, inputs: [i]}}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let junk = write(dir.path(), "junk.mmdb", "not a database");
+    let err = load_config(&format!(
+        "{base}pipeline:\n  enrich:\n    geoip:\n      databases: [{{path: {}}}]\n    ioc:\n      files: [{}/missing.txt]\n",
+        junk.display(),
+        dir.path().display()
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("pipeline.enrich.geoip.databases[0].path") && err.contains("junk.mmdb"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pipeline.enrich.ioc.files[0]") && err.contains("missing.txt"),
+        "{err}"
+    );
+    let err = load_config(&format!(
+        "{base}pipeline:\n  enrich:\n    geoip:\n      databse: x\n"
+    ))
+    .unwrap_err();
+    assert!(err.contains("databse"), "{err}");
+    let ok = load_config(&format!(
+        "{base}pipeline:\n  enrich:\n    ioc:\n      files: [{}]\n",
+        example("ioc-example.txt").display()
+    ))
+    .unwrap();
+    let ioc = ok.pipeline.enrich.ioc.unwrap();
+    assert_eq!(ioc.fields.len(), 12, "the default fields");
+}
+
+#[test]
+fn the_processor_enriches_records_and_counts_per_enricher() {
+    use crate::event::{Origin, RawBatch};
+    use crate::pipeline::ack::AckRef;
+    use crate::pipeline::processor::Processor;
+    let mut cfg = crate::config::PipelineConfig {
+        enrich: geoip_cfg(vec![db(example("geoip-example.csv"))]),
+        ..Default::default()
+    };
+    cfg.enrich.ioc = Some(IocConfig {
+        files: vec![example("ioc-example.csv")],
+        fields: vec!["source.ip".into()],
+    });
+    let m = Metrics::new();
+    let p = Processor::new(&cfg, &m).unwrap();
+    let mut batch = RawBatch::new(Arc::new(Origin::input("t".into())), AckRef::none());
+    for l in [
+        "Mar  3 07:01:02 web01 sshd[42]: Failed password for root from 198.51.100.77 port 5022 ssh2",
+        "Mar  3 07:01:03 web01 sshd[42]: Accepted password for alice from 81.2.69.142 port 5022 ssh2",
+        "Mar  3 07:01:04 web01 sshd[42]: Accepted password for alice from 10.0.0.1 port 5022 ssh2",
+    ] {
+        batch.push(l.as_bytes(), None, false);
+    }
+    let out = p.process(&batch);
+    let docs: Vec<serde_json::Value> = out
+        .data
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(docs[0]["tags"], serde_json::json!(["ioc_match"]));
+    assert_eq!(docs[1]["source"]["geo"]["city_name"], "London");
+    assert!(docs[2]["source"].get("geo").is_none());
+    let c = |name, e| m.counter_value(name, &[("enricher", e)]);
+    // 198.51.100.77 (documentation) and 10.0.0.1 (private) are not looked up.
+    assert_eq!(c("sluice_enrich_lookups_total", "geoip"), 1);
+    assert_eq!(c("sluice_enrich_hits_total", "geoip"), 1);
+    assert_eq!(c("sluice_enrich_lookups_total", "ioc"), 3);
+    assert_eq!(c("sluice_enrich_hits_total", "ioc"), 1);
+}
