@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::dlq::{DlqEntry, DlqHandle};
 use super::retry::{Backoff, Failure};
-use super::OutputContext;
+use super::{OutputContext, OutputError};
 use crate::config::{BatchConfig, RetryConfig};
 use crate::event::{OutBatch, OutRecord, ProcessedBatch};
 use crate::metrics::Counter;
@@ -80,6 +80,20 @@ struct Meters {
     retries: Counter,
     dropped_rejected: Counter,
     dropped_exhausted: Counter,
+}
+
+/// Runs a freshly built sink, or logs why it could not be built (the config check ran before,
+/// so that is only a file that changed since): the one entry point of the HTTP outputs.
+pub async fn start<S: Sink>(
+    sink: Result<S, OutputError>,
+    rx: mpsc::Receiver<OutBatch>,
+    ctx: OutputContext,
+    settings: Settings,
+) {
+    match sink {
+        Ok(s) => run(Arc::new(s), rx, ctx, settings).await,
+        Err(e) => tracing::error!(output = %ctx.name, error = %e, "cannot start"),
+    }
 }
 
 /// Runs until the output's queue closes and everything taken from it is settled.

@@ -7,8 +7,6 @@
 //! backoff, items refused with another 4xx (mapping errors) go to the dead-letter queue with
 //! Elasticsearch's error `type` and `reason`. A whole request answered 429 or 5xx is retried.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
@@ -106,20 +104,13 @@ pub async fn run(
     ctx: OutputContext,
     dlq: Option<DlqHandle>,
 ) {
-    let sink = match EsSink::new(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(output = %ctx.name, error = %e, "cannot start");
-            return;
-        }
-    };
     let settings = Settings {
         batch: cfg.batch.clone(),
         retry: cfg.retry.clone(),
         concurrency: cfg.concurrency,
         dlq,
     };
-    delivery::run(Arc::new(sink), rx, ctx, settings).await;
+    delivery::start(EsSink::new(&cfg), rx, ctx, settings).await;
 }
 
 pub fn check(cfg: &ElasticsearchOutputConfig) -> Result<(), OutputError> {

@@ -11,7 +11,6 @@
 //! full) and network errors are retried.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
@@ -74,20 +73,13 @@ pub async fn run(
     ctx: OutputContext,
     dlq: Option<DlqHandle>,
 ) {
-    let sink = match HecSink::new(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(output = %ctx.name, error = %e, "cannot start");
-            return;
-        }
-    };
     let settings = Settings {
         batch: cfg.batch.clone(),
         retry: cfg.retry.clone(),
         concurrency: cfg.concurrency,
         dlq,
     };
-    delivery::run(Arc::new(sink), rx, ctx, settings).await;
+    delivery::start(HecSink::new(&cfg), rx, ctx, settings).await;
 }
 
 /// Checks what can fail before the first request (token file, certificates, URLs).
