@@ -145,16 +145,7 @@ pub fn start(cfg: HttpInputConfig, ctx: InputContext) -> Result<JoinHandle<()>, 
         .with_state(Arc::clone(&state));
     let max_connections = cfg.max_connections;
     Ok(tokio::spawn(async move {
-        http_common::serve(
-            listener,
-            router,
-            max_connections,
-            metrics,
-            ctx.stop.clone(),
-            ctx.abort.clone(),
-            ctx.health.clone(),
-        )
-        .await;
+        http_common::serve(listener, router, max_connections, metrics, &ctx).await;
         state.sender.clear();
         tracing::debug!(input = %state.name, "http input stopped");
     }))

@@ -119,18 +119,17 @@ pub fn listen_problem(listen: &str) -> Option<String> {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Serves `router` until `stop`, then lets in-flight requests finish (their records are delivered
-/// while the pipeline drains), or cuts them at `abort`. Each request sees its peer as
+/// Serves `router` until the input's `stop`, then lets in-flight requests finish (their records
+/// are delivered while the pipeline drains), or cuts them at `abort`. Each request sees its peer as
 /// `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: Listener,
     router: Router,
     max_connections: usize,
     metrics: Arc<HttpMetrics>,
-    stop: CancellationToken,
-    abort: CancellationToken,
-    health: crate::readiness::ComponentHealth,
+    ctx: &super::InputContext,
 ) {
+    let (stop, abort, health) = (&ctx.stop, &ctx.abort, &ctx.health);
     let Listener { tcp, tls, .. } = listener;
     let mut conns = JoinSet::new();
     let (closing_tx, closing_rx) = watch::channel(false);
