@@ -17,6 +17,11 @@ use plan::PlanCache;
 /// A field path such as `source.ip`. Static literals cost no allocation.
 pub type Key = Cow<'static, str>;
 
+/// A string field value: up to 24 bytes inline (most ECS values: addresses, ports, names,
+/// actions), longer ones on the heap. Building and dropping a record then costs a few allocations
+/// instead of one per field.
+pub type Text = compact_str::CompactString;
+
 /// A field value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -24,7 +29,7 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Text),
     /// A point in time, written as RFC 3339 with its offset and sub-second digits.
     Time(DateTime<FixedOffset>),
     Array(Vec<Value>),
@@ -107,7 +112,7 @@ impl Value {
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::Str(s) => J::String(s.clone()),
+            Value::Str(s) => J::String(s.to_string()),
             Value::Time(t) => {
                 let mut b = Vec::with_capacity(40);
                 write_rfc3339(&mut b, t);
@@ -153,17 +158,20 @@ impl From<bool> for Value {
 }
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value::Str(v.to_owned())
+        Value::Str(Text::new(v))
     }
 }
 impl From<String> for Value {
     fn from(v: String) -> Self {
-        Value::Str(v)
+        Value::Str(Text::from(v))
     }
 }
 impl From<Cow<'_, str>> for Value {
     fn from(v: Cow<'_, str>) -> Self {
-        Value::Str(v.into_owned())
+        match v {
+            Cow::Borrowed(s) => Value::Str(Text::new(s)),
+            Cow::Owned(s) => Value::Str(Text::from(s)),
+        }
     }
 }
 impl From<DateTime<FixedOffset>> for Value {

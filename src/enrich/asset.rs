@@ -100,13 +100,13 @@ impl AssetTable {
         let mut asset = Asset::default();
         for (col, key) in COLUMNS {
             if let Some(v) = row.remove(col) {
-                asset.fields.push((key.into(), Value::Str(v)));
+                asset.fields.push((key.into(), Value::from(v)));
             }
         }
         for (k, v) in row {
             asset
                 .fields
-                .push((format!("labels.{k}").into(), Value::Str(v)));
+                .push((format!("labels.{k}").into(), Value::from(v)));
         }
         let idx = self.assets.len();
         self.assets.push(Arc::new(asset));

@@ -166,7 +166,7 @@ impl MmRecord<'_> {
         ];
         for (slot, s) in slots.iter_mut().zip(strs) {
             if slot.is_none() {
-                *slot = s.map(|s| Value::Str(s.into_owned()));
+                *slot = s.map(Value::from);
             }
         }
         let rest = [
@@ -201,8 +201,8 @@ fn flat_value(record: &serde_json::Value, path: &[String], slot: usize) -> Optio
                     .and_then(|s| s.trim_start_matches("AS").parse().ok())
             })
             .map(Value::Int),
-        (_, serde_json::Value::String(s)) if !s.is_empty() => Some(Value::Str(s.clone())),
-        (_, serde_json::Value::Number(n)) => Some(Value::Str(n.to_string())),
+        (_, serde_json::Value::String(s)) if !s.is_empty() => Some(Value::from(s.as_str())),
+        (_, serde_json::Value::Number(n)) => Some(Value::from(n.to_string())),
         _ => None,
     }
 }

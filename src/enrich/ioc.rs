@@ -488,22 +488,22 @@ fn net_name(ip: IpAddr, len: u8, full: u8) -> String {
 fn enrichment(meta: &Meta, name: String, atomic: &str, field: &str) -> Value {
     let mut indicator = vec![
         ("type".to_owned(), Value::Str(meta.kind.ecs().into())),
-        ("name".to_owned(), Value::Str(name)),
-        ("provider".to_owned(), Value::Str(meta.provider.to_string())),
+        ("name".to_owned(), Value::from(name)),
+        ("provider".to_owned(), Value::from(meta.provider.as_ref())),
     ];
     if let Some(c) = &meta.confidence {
-        indicator.push(("confidence".into(), Value::Str(c.to_string())));
+        indicator.push(("confidence".into(), Value::from(c.to_string())));
     }
     if let Some(d) = &meta.description {
-        indicator.push(("description".into(), Value::Str(d.to_string())));
+        indicator.push(("description".into(), Value::from(d.to_string())));
     }
     Value::Object(vec![
         ("indicator".into(), Value::Object(indicator)),
         (
             "matched".into(),
             Value::Object(vec![
-                ("atomic".into(), Value::Str(atomic.to_owned())),
-                ("field".into(), Value::Str(field.to_owned())),
+                ("atomic".into(), Value::from(atomic)),
+                ("field".into(), Value::from(field)),
                 ("type".into(), Value::Str("indicator_match_rule".into())),
             ]),
         ),

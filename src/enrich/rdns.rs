@@ -117,7 +117,7 @@ impl Rdns {
         tally.lookups += 1;
         if let Some(name) = self.cached(ip) {
             tally.hits += 1;
-            out.push((key, Value::Str(name.to_string())));
+            out.push((key, Value::from(name.to_string())));
         }
     }
 

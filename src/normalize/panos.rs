@@ -238,7 +238,7 @@ impl PanosNormalizer {
         if fields.len() > layout.columns {
             let extra = fields[layout.columns..]
                 .iter()
-                .map(|f| Value::Str(f.to_string()))
+                .map(|f| Value::from(f.as_ref()))
                 .collect();
             doc.insert("panw.panos.extra", Value::Array(extra));
         }
@@ -535,7 +535,7 @@ fn flush_related(doc: &mut Doc, related: &[(Related, Cow<'_, str>)], present: [b
                 doc.append_unique(kind.key(), v.as_ref());
             }
         } else {
-            let list: Vec<Value> = values.map(|v| Value::Str(v.to_string())).collect();
+            let list: Vec<Value> = values.map(|v| Value::from(v.as_ref())).collect();
             if !list.is_empty() {
                 doc.insert(kind.key(), Value::Array(list));
             }
@@ -594,7 +594,7 @@ fn write_columns<'a>(
 
 fn put_str(doc: &mut Doc, key: &'static str, v: &str) {
     if !v.is_empty() && v != "-" {
-        doc.insert(key, v.to_owned());
+        doc.insert(key, v);
     }
 }
 
@@ -631,7 +631,7 @@ fn convert<'a>(
             let v = v.trim();
             match v.parse::<IpAddr>() {
                 Ok(ip) => {
-                    doc.insert(m.key, v.to_owned());
+                    doc.insert(m.key, v);
                     if let Some(kind) = m.related {
                         seen.relate(kind, v);
                     }
@@ -654,7 +654,7 @@ fn convert<'a>(
                 .get(m.key)
                 .is_none_or(|cur| cur.as_str() == Some("0.0.0.0"));
             if free {
-                doc.insert(m.key, v.to_owned());
+                doc.insert(m.key, v);
                 if let Some(kind) = m.related {
                     seen.relate(kind, v);
                 }
@@ -697,14 +697,14 @@ fn convert<'a>(
             if name.is_empty() || name == "-" {
                 return;
             }
-            doc.insert(m.key, name.to_owned());
+            doc.insert(m.key, name);
             if let Some(d) = domain {
-                doc.insert(m.aux, d.to_owned());
+                doc.insert(m.aux, d);
             }
             if m.role == Role::SourceUser {
-                doc.insert("user.name", name.to_owned());
+                doc.insert("user.name", name);
                 if let Some(d) = domain {
-                    doc.insert("user.domain", d.to_owned());
+                    doc.insert("user.domain", d);
                 }
             }
             seen.relate(Related::User, name);
@@ -723,7 +723,7 @@ fn convert<'a>(
         Conversion::Threat => {
             let (name, id) = split_threat(v.trim());
             if let Some(id) = id {
-                doc.insert(m.aux, id.to_owned());
+                doc.insert(m.aux, id);
                 if id == "9999" {
                     doc.insert(m.key, "URL-filtering");
                     return;
@@ -774,7 +774,7 @@ fn convert<'a>(
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| Value::Str(s.to_owned()))
+                .map(Value::from)
                 .collect();
             if !items.is_empty() {
                 doc.insert(m.key, Value::Array(items));
@@ -802,7 +802,7 @@ fn convert<'a>(
             match split {
                 Some(i) if i > 0 => {
                     doc.insert(m.aux, v[..i].to_ascii_lowercase());
-                    doc.insert(m.key, v[i..].to_owned());
+                    doc.insert(m.key, &v[i..]);
                 }
                 _ => put_str(doc, m.fallback, v),
             }
@@ -821,7 +821,7 @@ fn convert<'a>(
             };
             match algo {
                 Some(a) => {
-                    doc.insert(format!("{}.{a}", m.key), v.to_owned());
+                    doc.insert(format!("{}.{a}", m.key), v);
                     seen.relate(Related::Hash, v);
                 }
                 None => put_str(doc, m.fallback, v),
@@ -875,12 +875,12 @@ fn misc(m: &Mapping, v: &str, subtype: Option<&str>, doc: &mut Doc) {
         "url" => url_fields(v, doc),
         "virus" | "vulnerability" if has_slash => url_fields(v, doc),
         "file" if has_sep => {
-            doc.insert("file.path", v.to_owned());
+            doc.insert("file.path", v);
             let name = v.rsplit(['/', '\\']).next().unwrap_or(v);
             put_str(doc, "file.name", name);
         }
         "file" | "virus" | "vulnerability" | "wildfire" | "wildfire-virus" if !has_sep => {
-            doc.insert("file.name", v.to_owned());
+            doc.insert("file.name", v);
         }
         _ => put_str(doc, m.key, v),
     }
@@ -888,7 +888,7 @@ fn misc(m: &Mapping, v: &str, subtype: Option<&str>, doc: &mut Doc) {
 
 /// A scheme-less PAN-OS URL (`host[:port]/path?query`) as `url.*`.
 fn url_fields(orig: &str, doc: &mut Doc) {
-    doc.insert("url.original", orig.to_owned());
+    doc.insert("url.original", orig);
     let (host_port, rest) = match orig.find(['/', '?']) {
         Some(i) => (&orig[..i], &orig[i..]),
         None => (orig, ""),
@@ -899,7 +899,7 @@ fn url_fields(orig: &str, doc: &mut Doc) {
             None => (rest, None),
         };
         if !path.is_empty() {
-            doc.insert("url.path", path.to_owned());
+            doc.insert("url.path", path);
             let last = path.rsplit('/').next().unwrap_or("");
             if let Some((_, ext)) = last.rsplit_once('.') {
                 put_str(doc, "url.extension", ext);
@@ -918,8 +918,8 @@ fn url_fields(orig: &str, doc: &mut Doc) {
         }
         _ => {
             if !host_port.is_empty() {
-                doc.insert("url.domain", host_port.to_owned());
-                doc.insert("destination.domain", host_port.to_owned());
+                doc.insert("url.domain", host_port);
+                doc.insert("destination.domain", host_port);
             }
         }
     }
@@ -930,12 +930,7 @@ fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str
     doc.insert("event.kind", ty.kind);
     doc.insert(
         "event.category",
-        Value::Array(
-            ty.category
-                .iter()
-                .map(|c| Value::Str((*c).to_owned()))
-                .collect(),
-        ),
+        Value::Array(ty.category.iter().map(|c| Value::from(*c)).collect()),
     );
     if let Some(v) = col(layout.event_action_col) {
         if let Some((_, a)) = ty.action_map.iter().find(|(k, _)| k == v) {
@@ -964,12 +959,7 @@ fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str
     if !types.is_empty() {
         doc.insert(
             "event.type",
-            Value::Array(
-                types
-                    .into_iter()
-                    .map(|t| Value::Str(t.to_owned()))
-                    .collect(),
-            ),
+            Value::Array(types.into_iter().map(Value::from).collect()),
         );
     }
     if let Some(rule) = &ty.outcome {
@@ -984,7 +974,7 @@ fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str
                 .or(rule.default.as_deref()),
         };
         if let Some(o) = outcome {
-            doc.insert("event.outcome", o.to_owned());
+            doc.insert("event.outcome", o);
         }
     }
 }

@@ -169,7 +169,7 @@ fn structured_data(sd: &[SdElement<'_>]) -> Value {
         let params = e
             .params
             .iter()
-            .map(|p| (p.name.to_owned(), Value::Str(p.value.clone().into_owned())));
+            .map(|p| (p.name.to_owned(), Value::from(p.value.as_ref())));
         match out.iter_mut().find(|(id, _)| id == e.id) {
             Some((_, Value::Object(existing))) => {
                 for (k, v) in params {

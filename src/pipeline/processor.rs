@@ -226,7 +226,7 @@ impl Processor {
             failure.is_some() || matches!(source_type, SourceType::Unknown | SourceType::Other(_));
         if let Some(f) = failure {
             doc.append_unique("tags", "_sluice_parse_failure");
-            doc.insert("error.message", f.0.into_owned());
+            doc.insert("error.message", f.0);
             tally.add("failure", &source_type);
         }
         if let Some(off) = rec.offset {
