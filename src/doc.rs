@@ -383,14 +383,22 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
         start = j + 1;
         i = j + 1;
     }
+    // The last 0–7 bytes: one word padded with a byte that never needs escaping, so short values
+    // (most fields) take one mask test instead of a comparison per byte.
     while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x20 || b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[start..i]);
-            push_escape(out, b);
-            start = i + 1;
+        let rest = &bytes[i..];
+        let mut w = [b'a'; 8];
+        let n = rest.len().min(8);
+        w[..n].copy_from_slice(&rest[..n]);
+        let mask = escape_mask(u64::from_le_bytes(w));
+        let j = i + (mask.trailing_zeros() / 8) as usize;
+        if mask == 0 || j >= bytes.len() {
+            break;
         }
-        i += 1;
+        out.extend_from_slice(&bytes[start..j]);
+        push_escape(out, bytes[j]);
+        start = j + 1;
+        i = j + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
