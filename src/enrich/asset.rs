@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::cache::IpMemo;
 use super::{extension, mmdb::parse_network, EnrichError, LoadReport, Tally};
 use crate::config::AssetConfig;
 use crate::doc::{Doc, Key, Value};
@@ -126,8 +127,8 @@ impl AssetTable {
         }
     }
 
-    fn find(&self, value: &str) -> Option<&Asset> {
-        let idx = if let Ok(ip) = value.parse::<IpAddr>() {
+    fn find(&self, value: &str, ips: &mut IpMemo) -> Option<&Asset> {
+        let idx = if let Some(ip) = ips.parse(value) {
             self.ips.get(&ip).copied().or_else(|| {
                 self.nets
                     .iter()
@@ -138,8 +139,19 @@ impl AssetTable {
             if self.names.is_empty() {
                 return None;
             }
-            let v = value.trim_end_matches('.').to_ascii_lowercase();
-            self.names.get(&v).copied().or_else(|| {
+            let v = value.trim_end_matches('.');
+            // Lower case on the stack: this runs for most records, and most names are short.
+            let mut buf = [0u8; 256];
+            let v: std::borrow::Cow<'_, str> = if v.len() <= buf.len() {
+                let b = &mut buf[..v.len()];
+                b.copy_from_slice(v.as_bytes());
+                b.make_ascii_lowercase();
+                // ASCII case changes keep UTF-8 valid.
+                std::str::from_utf8(b).ok()?.into()
+            } else {
+                v.to_ascii_lowercase().into()
+            };
+            self.names.get(&*v).copied().or_else(|| {
                 v.split_once('.')
                     .and_then(|(short, _)| self.names.get(short).copied())
             })
@@ -152,11 +164,12 @@ impl AssetTable {
         &self,
         value: &str,
         tally: &mut Tally,
+        ips: &mut IpMemo,
         doc: &Doc,
         out: &mut Vec<(Key, Value)>,
     ) -> bool {
         tally.lookups += 1;
-        let Some(asset) = self.find(value.trim()) else {
+        let Some(asset) = self.find(value.trim(), ips) else {
             return false;
         };
         tally.hits += 1;

@@ -5,7 +5,6 @@
 //! and checked in full (`Reader::verify`) when loaded, so a corrupt file is refused at load time,
 //! never met half-way through a lookup. Private, loopback and reserved addresses are not looked up.
 
-use foldhash::HashMap;
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::Path;
@@ -13,7 +12,7 @@ use std::path::Path;
 use maxminddb::Reader;
 use serde::Deserialize;
 
-use super::{extension, is_public, mmdb, parent_of, EnrichError, LoadReport, Tally};
+use super::{extension, mmdb, parent_of, EnrichError, LoadReport};
 use crate::config::{GeoipConfig, GeoipDatabase};
 use crate::doc::{Key, Value};
 
@@ -249,57 +248,35 @@ impl Geoip {
         Ok((Geoip { dbs }, report))
     }
 
-    /// Adds the location and network owner of `value` (if it is a public IP) under `field`'s parent.
-    pub(crate) fn enrich(
-        &self,
-        value: &str,
-        field: &str,
-        tally: &mut Tally,
-        cache: &mut GeoCache,
-        out: &mut Vec<(Key, Value)>,
-    ) {
-        let Ok(ip) = value.parse::<IpAddr>() else {
-            return;
-        };
-        if !is_public(ip) {
-            return;
-        }
-        tally.lookups += 1;
-        if cache.0.len() >= CACHE_MAX {
-            cache.0.clear();
-        }
-        let found = cache.0.entry(ip).or_insert_with(|| {
-            let mut slots: [Option<Value>; N] = Default::default();
-            for db in &self.dbs {
-                db.lookup(ip, &mut slots);
-                if slots.iter().all(Option::is_some) {
-                    break;
-                }
+    /// What the databases know about `ip`: `None` when nothing.
+    pub(crate) fn lookup(&self, ip: IpAddr) -> Option<Box<GeoFields>> {
+        let mut slots: GeoFields = Default::default();
+        for db in &self.dbs {
+            db.lookup(ip, &mut slots);
+            if slots.iter().all(Option::is_some) {
+                break;
             }
-            (!slots.iter().all(Option::is_none)).then(|| Box::new(slots))
-        });
-        let Some(slots) = found else { return };
-        tally.hits += 1;
-        let prefix = parent_of(field);
-        let keys = static_keys(prefix);
-        for (i, v) in slots.iter().enumerate() {
-            let Some(v) = v else { continue };
-            let key: Key = match keys {
-                Some(k) => Cow::Borrowed(k[i]),
-                None => Cow::Owned(format!("{prefix}.{}", OUTPUTS[i])),
-            };
-            out.push((key, v.clone()));
         }
+        (!slots.iter().all(Option::is_none)).then(|| Box::new(slots))
     }
 }
 
-/// Addresses a batch has already looked up: traffic repeats addresses, and decoding a record is
-/// most of a lookup's cost. Lives for one batch, so a reload is seen by the next batch.
-#[derive(Default)]
-pub(crate) struct GeoCache(HashMap<IpAddr, Option<Box<[Option<Value>; N]>>>);
+/// The output values of one address, by [`OUTPUTS`] slot.
+pub(crate) type GeoFields = [Option<Value>; N];
 
-/// Addresses remembered per batch before the cache starts over.
-const CACHE_MAX: usize = 1024;
+/// Adds the fields found for an address under `field`'s parent (`source.ip` → `source.geo.*`).
+pub(crate) fn emit(found: &GeoFields, field: &str, out: &mut Vec<(Key, Value)>) {
+    let prefix = parent_of(field);
+    let keys = static_keys(prefix);
+    for (i, v) in found.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let key: Key = match keys {
+            Some(k) => Cow::Borrowed(k[i]),
+            None => Cow::Owned(format!("{prefix}.{}", OUTPUTS[i])),
+        };
+        out.push((key, v.clone()));
+    }
+}
 
 /// Opens and verifies a database (a `.csv` is compiled first); what validation runs.
 pub fn check(d: &GeoipDatabase) -> Result<(), EnrichError> {

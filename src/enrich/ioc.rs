@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::cache::{IpCache, IpMemo};
 use super::{extension, mmdb::parse_network, EnrichError, LoadReport, Tally};
 use crate::config::IocConfig;
 use crate::doc::Value;
@@ -412,28 +413,26 @@ impl IocTable {
         Ok(())
     }
 
-    /// Matches one value of `field`; each match is one `threat.enrichments` entry.
-    pub(crate) fn enrich(&self, value: &str, field: &str, tally: &mut Tally, out: &mut Vec<Value>) {
+    /// Matches one value of `field`; each match is one `threat.enrichments` entry. Addresses are
+    /// parsed through `ips` (shared with the other enrichers) and their answers kept in `cache`.
+    pub(crate) fn enrich(
+        &self,
+        value: &str,
+        field: &str,
+        tally: &mut Tally,
+        ips: &mut IpMemo,
+        cache: &mut IpCache,
+        out: &mut Vec<Value>,
+    ) {
         let value = value.trim();
         if value.is_empty() {
             return;
         }
         tally.lookups += 1;
-        let found = if let Ok(ip) = value.parse::<IpAddr>() {
-            let ip = match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                v4 => v4,
-            };
-            match ip {
-                IpAddr::V4(a) => self
-                    .v4
-                    .lookup(u128::from(u32::from(a)))
-                    .map(|(len, m)| (net_name(ip, len, 32), m)),
-                IpAddr::V6(a) => self
-                    .v6
-                    .lookup(u128::from(a))
-                    .map(|(len, m)| (net_name(ip, len, 128), m)),
-            }
+        let found = if let Some(ip) = ips.parse(value) {
+            let slot = cache.slot(ip);
+            let hit = *slot.ioc.get_or_insert_with(|| self.lookup_ip(ip));
+            hit.map(|(len, m)| (net_name(unmapped(ip), len), m))
         } else if is_hash(value) {
             let h = lower(value);
             self.hashes.get(&*h).map(|m| (h.into_owned(), *m))
@@ -450,12 +449,33 @@ impl IocTable {
         out.push(enrichment(meta, name, value, field));
     }
 
+    /// The most specific listed network holding `ip`: (prefix length, metadata index).
+    fn lookup_ip(&self, ip: IpAddr) -> Option<(u8, u32)> {
+        match unmapped(ip) {
+            IpAddr::V4(a) => self.v4.lookup(u128::from(u32::from(a))),
+            IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
+        }
+    }
+
     /// The listed domain that is `value` or one of its parents.
     fn domain(&self, value: &str) -> Option<(String, u32)> {
         if self.domains.is_empty() {
             return None;
         }
-        let d = lower(value.trim_end_matches('.'));
+        let value = value.trim_end_matches('.');
+        // Lower case without an allocation for any usual name.
+        let mut buf = [0u8; 256];
+        let d: std::borrow::Cow<'_, str> = if !value.bytes().any(|b| b.is_ascii_uppercase()) {
+            value.into()
+        } else if value.len() <= buf.len() {
+            let b = &mut buf[..value.len()];
+            b.copy_from_slice(value.as_bytes());
+            b.make_ascii_lowercase();
+            // ASCII case changes keep UTF-8 valid.
+            std::str::from_utf8(b).ok()?.into()
+        } else {
+            value.to_ascii_lowercase().into()
+        };
         let mut rest: &str = &d;
         loop {
             if let Some(m) = self.domains.get(rest) {
@@ -466,8 +486,17 @@ impl IocTable {
     }
 }
 
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The listed network as written: the address alone for a single host.
-fn net_name(ip: IpAddr, len: u8, full: u8) -> String {
+fn net_name(ip: IpAddr, len: u8) -> String {
+    let full = if ip.is_ipv4() { 32 } else { 128 };
     let masked = match ip {
         IpAddr::V4(a) => IpAddr::V4(std::net::Ipv4Addr::from(Prefixes::<32>::mask(
             u128::from(u32::from(a)),

@@ -7,6 +7,7 @@
 //! Lookups and hits are counted per batch, not per record, to keep shared counters off the hot path.
 
 pub mod asset;
+mod cache;
 mod fields;
 pub mod geoip;
 pub mod ioc;
@@ -17,13 +18,17 @@ pub mod user;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::config::EnrichConfig;
 use crate::doc::{Doc, Key, Value};
 use crate::metrics::{Counter, Metrics};
 
+use cache::{IpCache, IpMemo};
 use fields::FieldSet;
+
+/// Idle address caches kept for later batches (about 200 KiB each).
+const MAX_IDLE_CACHES: usize = 16;
 
 /// Input fields one enricher may read (the sum over all enrichers must fit in [`fields::CAP`]).
 pub const MAX_FIELDS: usize = 12;
@@ -58,21 +63,24 @@ impl EnrichError {
     }
 }
 
-/// A table shared read-only by the processor threads and replaced whole on reload.
-pub(crate) struct Table<T>(RwLock<Arc<T>>);
+/// A table shared read-only by the processor threads and replaced whole on reload, with its
+/// generation (bumped by each reload: what tells the address caches to forget).
+pub(crate) struct Table<T>(RwLock<(Arc<T>, u64)>);
 
 impl<T> Table<T> {
     fn new(t: T) -> Arc<Self> {
-        Arc::new(Table(RwLock::new(Arc::new(t))))
+        Arc::new(Table(RwLock::new((Arc::new(t), 1))))
     }
 
-    /// The current table; readers keep the one they took until they drop it.
-    pub(crate) fn get(&self) -> Arc<T> {
-        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    /// The current table and its generation; readers keep the one they took until they drop it.
+    pub(crate) fn get(&self) -> (Arc<T>, u64) {
+        let g = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        (Arc::clone(&g.0), g.1)
     }
 
     fn set(&self, t: T) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(t);
+        let mut g = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        *g = (Arc::new(t), g.1 + 1);
     }
 }
 
@@ -140,6 +148,8 @@ pub struct Enrichers {
     asset: Option<Stage<asset::AssetTable>>,
     user: Option<Stage<user::UserTable>>,
     rdns: Option<(rdns::Rdns, Inputs, Counters)>,
+    /// Address caches not in use by a batch (at most one per processor thread is ever taken).
+    caches: Mutex<Vec<IpCache>>,
     /// Stops watching (and the reload thread) when dropped.
     _watch: Option<reload::Watch>,
 }
@@ -196,6 +206,7 @@ impl Enrichers {
             asset,
             user,
             rdns,
+            caches: Mutex::default(),
             _watch: watch,
         })
     }
@@ -209,6 +220,7 @@ impl Enrichers {
             asset: None,
             user: None,
             rdns: None,
+            caches: Mutex::default(),
             _watch: None,
         }
     }
@@ -219,14 +231,33 @@ impl Enrichers {
 
     /// The tables as they are now, for one batch; counters are flushed when it is dropped.
     pub fn batch(&self) -> EnrichBatch<'_> {
+        let geoip = self.geoip.as_ref().map(|s| s.table.get());
+        let ioc = self.ioc.as_ref().map(|s| s.table.get());
+        let cache = if geoip.is_some() || ioc.is_some() {
+            let pooled = self
+                .caches
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut c = pooled.unwrap_or_else(IpCache::new);
+            c.validate((
+                geoip.as_ref().map_or(0, |g| g.1),
+                ioc.as_ref().map_or(0, |g| g.1),
+            ));
+            Some(c)
+        } else {
+            None
+        };
         EnrichBatch {
             e: self,
-            geoip: self.geoip.as_ref().map(|s| s.table.get()),
-            ioc: self.ioc.as_ref().map(|s| s.table.get()),
-            asset: self.asset.as_ref().map(|s| s.table.get()),
-            user: self.user.as_ref().map(|s| s.table.get()),
+            geoip: geoip.map(|g| g.0),
+            ioc: ioc.map(|g| g.0),
+            asset: self.asset.as_ref().map(|s| s.table.get().0),
+            user: self.user.as_ref().map(|s| s.table.get().0),
             out: Vec::new(),
-            geo_cache: geoip::GeoCache::default(),
+            matches: Vec::new(),
+            cache,
+            ips: IpMemo::default(),
             tally: [Tally::default(); 5],
         }
     }
@@ -289,7 +320,12 @@ pub struct EnrichBatch<'a> {
     user: Option<Arc<user::UserTable>>,
     /// Fields to add, gathered while the record is borrowed, then written.
     out: Vec<(Key, Value)>,
-    geo_cache: geoip::GeoCache,
+    /// IOC matches of the record being enriched.
+    matches: Vec<Value>,
+    /// Answers for recently seen addresses (with geoip or ioc), returned to the pool on drop.
+    cache: Option<IpCache>,
+    /// The record's addresses, parsed once for every enricher.
+    ips: IpMemo,
     tally: [Tally; 5],
 }
 
@@ -309,27 +345,42 @@ impl EnrichBatch<'_> {
             return;
         }
         let mut out = std::mem::take(&mut self.out);
+        let ips = &mut self.ips;
+        ips.clear();
         {
             let vals = self.e.fields.scan(doc);
-            if let (Some(s), Some(t)) = (&self.e.geoip, &self.geoip) {
+            if let (Some(s), Some(t), Some(cache)) = (&self.e.geoip, &self.geoip, &mut self.cache) {
                 let tally = &mut self.tally[0];
-                let cache = &mut self.geo_cache;
                 for (i, field) in &s.inputs {
                     if let Some(v) = vals[*i] {
-                        each_str(v, |s| t.enrich(s, field, tally, cache, &mut out));
+                        each_str(v, |s| {
+                            let Some(ip) = ips.parse(s) else { return };
+                            if !is_public(ip) {
+                                return;
+                            }
+                            tally.lookups += 1;
+                            let slot = cache.slot(ip);
+                            if let Some(found) = slot.geo.get_or_insert_with(|| t.lookup(ip)) {
+                                tally.hits += 1;
+                                geoip::emit(found, field, &mut out);
+                            }
+                        });
                     }
                 }
             }
-            if let (Some(s), Some(t)) = (&self.e.ioc, &self.ioc) {
+            if let (Some(s), Some(t), Some(cache)) = (&self.e.ioc, &self.ioc, &mut self.cache) {
                 let tally = &mut self.tally[1];
-                let mut matches = Vec::new();
+                let matches = &mut self.matches;
                 for (i, field) in &s.inputs {
                     if let Some(v) = vals[*i] {
-                        each_str(v, |s| t.enrich(s, field, tally, &mut matches));
+                        each_str(v, |s| t.enrich(s, field, tally, ips, cache, matches));
                     }
                 }
                 if !matches.is_empty() {
-                    out.push(("threat.enrichments".into(), Value::Array(matches)));
+                    out.push((
+                        "threat.enrichments".into(),
+                        Value::Array(std::mem::take(matches)),
+                    ));
                     out.push(("tags".into(), Value::Str("ioc_match".into())));
                 }
             }
@@ -341,7 +392,7 @@ impl EnrichBatch<'_> {
                     if let Some(v) = vals[*i] {
                         each_str(v, |s| {
                             if !found {
-                                found = t.enrich(s, tally, doc, &mut out);
+                                found = t.enrich(s, tally, ips, doc, &mut out);
                             }
                         });
                     }
@@ -382,6 +433,13 @@ impl EnrichBatch<'_> {
 
 impl Drop for EnrichBatch<'_> {
     fn drop(&mut self) {
+        if let Some(c) = self.cache.take() {
+            let mut pool = self.e.caches.lock().unwrap_or_else(PoisonError::into_inner);
+            // More than a few idle caches only happens if more threads than usual enriched at once.
+            if pool.len() < MAX_IDLE_CACHES {
+                pool.push(c);
+            }
+        }
         let counters = [
             self.e.geoip.as_ref().map(|s| &s.counters),
             self.e.ioc.as_ref().map(|s| &s.counters),

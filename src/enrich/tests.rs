@@ -556,6 +556,65 @@ fn changed_files_are_reloaded_and_a_broken_one_keeps_the_old_table() {
 }
 
 #[test]
+fn cached_addresses_give_the_same_answers_and_are_forgotten_when_a_table_is_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "network,city_name,country_iso_code\n";
+    let geo = write(
+        dir.path(),
+        "geo.csv",
+        &format!("{header}81.2.69.0/24,London,GB\n"),
+    );
+    let list = write(dir.path(), "list.csv", "indicator\n81.2.69.142\n");
+    let m = Metrics::new();
+    let mut cfg = geoip_cfg(vec![db(geo.clone())]);
+    cfg.ioc = Some(IocConfig {
+        files: vec![list.clone()],
+        fields: vec!["source.ip".into()],
+    });
+    cfg.watch = true;
+    let e = Enrichers::new(&cfg, &m).unwrap();
+    let record = [("source.ip", s("81.2.69.142"))];
+    let first = enrich_one(&e, &record);
+    assert_eq!(first["source"]["geo"]["city_name"], "London");
+    assert_eq!(
+        first["threat"]["enrichments"][0]["indicator"]["name"],
+        "81.2.69.142"
+    );
+    // Later batches answer from the cache (one per idle batch): the same record, the same output,
+    // and every lookup still counted.
+    for _ in 0..3 {
+        assert_eq!(enrich_one(&e, &record), first);
+    }
+    let count = |name, enricher| m.counter_value(name, &[("enricher", enricher)]);
+    assert_eq!(count("sluice_enrich_lookups_total", "geoip"), 4);
+    assert_eq!(count("sluice_enrich_hits_total", "geoip"), 4);
+    assert_eq!(count("sluice_enrich_hits_total", "ioc"), 4);
+    // New data for the same address, replaced by rename.
+    let tmp = write(
+        dir.path(),
+        "geo.tmp",
+        &format!("{header}81.2.69.0/24,Leeds,GB\n"),
+    );
+    std::fs::rename(&tmp, &geo).unwrap();
+    let tmp = write(dir.path(), "list.tmp", "indicator\n81.2.69.0/24\n");
+    std::fs::rename(&tmp, &list).unwrap();
+    eventually("both tables are reloaded", || {
+        let out = enrich_one(&e, &record);
+        out["source"]["geo"]["city_name"] == "Leeds"
+            && out["threat"]["enrichments"][0]["indicator"]["name"] == "81.2.69.0/24"
+    });
+    // An address no longer listed is no longer matched, though the cache once held a match.
+    std::fs::rename(write(dir.path(), "list.tmp", "indicator\n1.1.1.1\n"), &list).unwrap();
+    eventually("the list is reloaded again", || {
+        enrich_one(&e, &record).get("threat").is_none()
+    });
+    assert_eq!(
+        enrich_one(&e, &record)["source"]["geo"]["city_name"],
+        "Leeds"
+    );
+}
+
+#[test]
 fn fields_scan_takes_the_last_write_and_ignores_other_keys() {
     let mut f = fields::FieldSet::default();
     let a = f.add("source.ip").unwrap();
@@ -565,6 +624,10 @@ fn fields_scan_takes_the_last_write_and_ignores_other_keys() {
     doc.insert("source.ip", "1.1.1.1");
     doc.insert("source.ipx", "nope");
     doc.insert("source.ip", "2.2.2.2");
+    // Keys the filter lets through (same length and last byte; a length 32 or 64 longer).
+    doc.insert("client.ip", "3.3.3.3");
+    doc.insert(format!("{}.ip", "k".repeat(38)), "4.4.4.4");
+    doc.insert(format!("{}.ip", "k".repeat(70)), "5.5.5.5");
     let v = f.scan(&doc);
     assert_eq!(v[a].and_then(Value::as_str), Some("2.2.2.2"));
     assert!(v[b].is_none());
