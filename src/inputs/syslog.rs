@@ -637,6 +637,9 @@ impl Outbox {
     fn push(&mut self, bytes: &[u8], truncated: bool) {
         if self.batch.is_empty() {
             self.due = Some(Instant::now() + LINGER);
+            // The empty batch was made when the previous one left, perhaps long before this
+            // message: its receive time (`event.created`, end-to-end latency) is now.
+            self.batch.received = chrono::Utc::now();
         }
         self.batch.push(bytes, None, truncated);
     }
