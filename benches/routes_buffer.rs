@@ -169,6 +169,7 @@ fn pump(fsync: FsyncPolicy, batches: u64, payload: &Arc<ProcessedBatch>) -> Dura
             batch: Arc::clone(payload),
             selection: None,
             ack: AckRef::none(),
+            received: Some(chrono::Utc::now()),
         })
         .unwrap();
     }

@@ -207,6 +207,10 @@ pub struct OutBatch {
     /// Indices into `batch.records` routed to this output; `None` means all of them.
     pub selection: Option<Vec<u32>>,
     pub ack: AckRef,
+    /// When the input received the batch (`RawBatch::received`), kept through disk buffers, for
+    /// `sluice_end_to_end_latency_seconds`; `None` for records with no live receive time (replays
+    /// from the dead-letter queue, frames written by an older Sluice).
+    pub received: Option<DateTime<Utc>>,
 }
 
 impl OutBatch {
@@ -230,6 +234,12 @@ impl OutBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Time since the input received the batch; `None` without a receive time or when the clock
+    /// went back.
+    pub fn age(&self) -> Option<std::time::Duration> {
+        self.received.and_then(|t| (Utc::now() - t).to_std().ok())
+    }
 }
 
 /// A batch read back from a disk buffer could not be decoded.
@@ -237,8 +247,9 @@ impl OutBatch {
 #[error("undecodable buffered batch: {0}")]
 pub struct DecodeError(pub &'static str);
 
-/// Format version of `encode_batch`; bump it when the layout changes.
-const BATCH_FORMAT: u8 = 1;
+/// Format version of `encode_batch`; bump it when the layout changes. Version 2 added the receive
+/// time; version 1 frames (from an older Sluice's disk buffer) are still read.
+const BATCH_FORMAT: u8 = 2;
 
 /// Serializes what an output needs from an `OutBatch` (its selected records), for disk buffers.
 /// Everything buffered goes through this function and `decode_batch`: a field added to
@@ -258,6 +269,14 @@ pub fn encode_batch(b: &OutBatch, out: &mut Vec<u8>) {
         }
     }
     out.push(BATCH_FORMAT);
+    match b.received {
+        Some(t) => {
+            out.push(1);
+            out.extend_from_slice(&t.timestamp().to_le_bytes());
+            out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+        }
+        None => out.push(0),
+    }
     let o = &b.batch.origin;
     bytes(out, o.input.as_bytes());
     opt(out, o.file.as_deref());
@@ -275,8 +294,10 @@ pub fn encode_batch(b: &OutBatch, out: &mut Vec<u8>) {
     }
 }
 
-/// Reads back what `encode_batch` wrote.
-pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
+/// Reads back what `encode_batch` wrote: the batch and its receive time.
+pub fn decode_batch(
+    mut buf: &[u8],
+) -> Result<(ProcessedBatch, Option<DateTime<Utc>>), DecodeError> {
     fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
         if buf.len() < n {
             return Err(DecodeError("truncated"));
@@ -303,9 +324,23 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
             _ => Err(DecodeError("bad option tag")),
         }
     }
-    if take(&mut buf, 1)?[0] != BATCH_FORMAT {
-        return Err(DecodeError("unknown format version"));
+    fn time(buf: &mut &[u8]) -> Result<DateTime<Utc>, DecodeError> {
+        let secs = take(buf, 8)?;
+        let secs = i64::from_le_bytes([
+            secs[0], secs[1], secs[2], secs[3], secs[4], secs[5], secs[6], secs[7],
+        ]);
+        let nanos = u32le(buf)?;
+        DateTime::from_timestamp(secs, nanos).ok_or(DecodeError("bad timestamp"))
     }
+    let received = match take(&mut buf, 1)?[0] {
+        1 => None,
+        BATCH_FORMAT => match take(&mut buf, 1)?[0] {
+            0 => None,
+            1 => Some(time(&mut buf)?),
+            _ => return Err(DecodeError("bad option tag")),
+        },
+        _ => return Err(DecodeError("unknown format version")),
+    };
     let origin = Origin {
         input: Arc::from(text(&mut buf)?),
         file: opt(&mut buf)?.map(Arc::from),
@@ -318,13 +353,7 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
     let mut interner = KeyInterner::default();
     for _ in 0..n {
         let source_type = SourceType::from_name(text(&mut buf)?);
-        let secs = take(&mut buf, 8)?;
-        let secs = i64::from_le_bytes([
-            secs[0], secs[1], secs[2], secs[3], secs[4], secs[5], secs[6], secs[7],
-        ]);
-        let nanos = u32le(&mut buf)?;
-        let timestamp =
-            DateTime::from_timestamp(secs, nanos).ok_or(DecodeError("bad timestamp"))?;
+        let timestamp = time(&mut buf)?;
         let mut key = |v: Option<&str>| v.map(|v| interner.get(v));
         let keys = RecordKeys {
             host: key(opt(&mut buf)?),
@@ -346,9 +375,12 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<ProcessedBatch, DecodeError> {
     if !buf.is_empty() {
         return Err(DecodeError("trailing bytes"));
     }
-    Ok(ProcessedBatch {
-        origin: Arc::new(origin),
-        data,
-        records,
-    })
+    Ok((
+        ProcessedBatch {
+            origin: Arc::new(origin),
+            data,
+            records,
+        },
+        received,
+    ))
 }

@@ -48,6 +48,15 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// Upper bounds (seconds) of `sluice_end_to_end_latency_seconds`: fine from 0.5 ms to 100 ms, where
+/// a healthy pipeline's receive-to-write time lies (inputs batch for up to 50 ms), so that p99 can be
+/// read to within a millisecond or two; then coarse up to a minute for outages and backlogs.
+pub const END_TO_END_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125,
+    0.015, 0.0175, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06, 0.07, 0.08, 0.09, 0.1,
+    0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
 /// A distribution of observed values (latencies, in seconds) in fixed buckets.
 #[derive(Debug, Clone)]
 pub struct Histogram(Arc<HistogramCell>);
@@ -189,12 +198,24 @@ impl Metrics {
         help: &'static str,
         labels: &[(&'static str, &str)],
     ) -> Histogram {
+        self.histogram_with(name, help, labels, LATENCY_BUCKETS)
+    }
+
+    /// [`Metrics::histogram`] with its own bucket bounds (ascending, seconds). The bounds of the
+    /// first registration of a name and labels stay.
+    pub fn histogram_with(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        bounds: &'static [f64],
+    ) -> Histogram {
         let key = (name, own(labels));
         let mut f = self.lock();
         f.help.entry(name).or_insert(help);
         f.histograms
             .entry(key)
-            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+            .or_insert_with(|| Histogram::new(bounds))
             .clone()
     }
 
@@ -409,5 +430,28 @@ mod tests {
             1,
             "{text}"
         );
+    }
+
+    #[test]
+    fn histograms_keep_their_own_buckets() {
+        let m = Metrics::new();
+        let h = m.histogram_with("sluice_e2e_seconds", "e2e", &[], END_TO_END_BUCKETS);
+        h.observe(0.0012);
+        h.observe(0.0175);
+        // Registered again with other bounds: the first ones stay.
+        m.histogram("sluice_e2e_seconds", "e2e", &[]).observe(0.004);
+        let text = m.render();
+        for want in [
+            "sluice_e2e_seconds_bucket{le=\"0.001\"} 0\n",
+            "sluice_e2e_seconds_bucket{le=\"0.0015\"} 1\n",
+            "sluice_e2e_seconds_bucket{le=\"0.004\"} 2\n",
+            "sluice_e2e_seconds_bucket{le=\"0.015\"} 2\n",
+            "sluice_e2e_seconds_bucket{le=\"0.0175\"} 3\n",
+            "sluice_e2e_seconds_bucket{le=\"60\"} 3\n",
+            "sluice_e2e_seconds_count 3\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert!(END_TO_END_BUCKETS.windows(2).all(|w| w[0] < w[1]));
     }
 }

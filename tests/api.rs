@@ -274,6 +274,23 @@ fn health_and_ready_then_metrics_show_true_counts() {
             &[("component", "local")]
         ) >= 1.0
     );
+    // Every batch the output wrote also has its receive-to-write time.
+    assert_eq!(
+        value(
+            "sluice_end_to_end_latency_seconds_count",
+            &[("component", "local")]
+        ),
+        value(
+            "sluice_output_write_seconds_count",
+            &[("component", "local")]
+        )
+    );
+    assert!(
+        text.contains(
+            "sluice_end_to_end_latency_seconds_bucket{component=\"local\",le=\"0.0015\"}"
+        ),
+        "{text}"
+    );
     assert_eq!(
         value("sluice_queue_capacity_batches", &[("component", "local")]),
         8.0

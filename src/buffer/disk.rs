@@ -610,7 +610,7 @@ fn read_loop(shared: Arc<Shared>, tx: mpsc::Sender<OutBatch>, sync: bool) {
                 None
             }
         };
-        let Some((batch, next)) = batch else {
+        let Some(((batch, received), next)) = batch else {
             skip(&shared, &mut pos, limit, &mut seq);
             continue;
         };
@@ -628,6 +628,7 @@ fn read_loop(shared: Arc<Shared>, tx: mpsc::Sender<OutBatch>, sync: bool) {
             batch: Arc::new(batch),
             selection: None,
             ack: AckRef::new(seq, Arc::clone(&sink)),
+            received,
         };
         // Wait for room in the output's queue; acknowledgements wake us as the output takes
         // batches, the sleep covers the rest.

@@ -59,6 +59,7 @@ fn batch(ids: std::ops::Range<u32>, seq: u64, up: &Arc<Upstream>) -> OutBatch {
         }),
         selection: None,
         ack: AckRef::new(seq, up.clone()),
+        received: chrono::DateTime::from_timestamp(1_700_000_001, 456_789),
     }
 }
 
@@ -144,7 +145,8 @@ fn batches_survive_encoding() {
     b.selection = Some(vec![1, 3]);
     let mut buf = Vec::new();
     encode_batch(&b, &mut buf);
-    let back = decode_batch(&buf).unwrap();
+    let (back, received) = decode_batch(&buf).unwrap();
+    assert_eq!(received, b.received);
     assert_eq!(back.records.len(), 2);
     assert_eq!(&*back.origin.input, "app");
     assert_eq!(back.origin.file.as_deref(), Some("/var/log/x.log"));
@@ -158,6 +160,29 @@ fn batches_survive_encoding() {
         b.batch.json(&b.batch.records[3])
     );
     assert!(decode_batch(&buf[..buf.len() - 1]).is_err());
+    b.ack.ack();
+}
+
+#[test]
+fn batches_without_a_receive_time_and_older_frames_decode() {
+    let up = Arc::new(Upstream::default());
+    let mut b = batch(0..3, 1, &up);
+    b.received = None;
+    let mut buf = Vec::new();
+    encode_batch(&b, &mut buf);
+    let (back, received) = decode_batch(&buf).unwrap();
+    assert_eq!((back.records.len(), received), (3, None));
+    // A version 1 frame (written before the receive time was kept) is the same without the tag.
+    let mut v1 = vec![1u8];
+    v1.extend_from_slice(&buf[2..]);
+    let (back, received) = decode_batch(&v1).unwrap();
+    assert_eq!((back.records.len(), received), (3, None));
+    assert_eq!(
+        back.json(&back.records[2]),
+        b.batch.json(&b.batch.records[2])
+    );
+    v1[0] = 9;
+    assert!(decode_batch(&v1).is_err());
     b.ack.ack();
 }
 

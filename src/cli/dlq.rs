@@ -226,6 +226,8 @@ pub fn replay(
                 batch: Arc::new(batch),
                 selection: None,
                 ack: AckRef::new(fi as u64, fates.clone()),
+                // Received long ago: a replay says nothing about the pipeline's latency.
+                received: None,
             };
             if tx.blocking_send(out).is_err() {
                 return Err(anyhow!("output `{}` stopped", k.0));

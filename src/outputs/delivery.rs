@@ -77,6 +77,7 @@ struct Meters {
     records: Counter,
     bytes: Counter,
     latency: crate::metrics::Histogram,
+    end_to_end: crate::metrics::Histogram,
     retries: Counter,
     dropped_rejected: Counter,
     dropped_exhausted: Counter,
@@ -115,6 +116,7 @@ pub async fn run<S: Sink>(
         records,
         bytes,
         latency: ctx.write_latency(),
+        end_to_end: ctx.end_to_end_latency(),
         retries: ctx.retries(),
         dropped_rejected: dropped("rejected"),
         dropped_exhausted: dropped("retries_exhausted"),
@@ -193,11 +195,13 @@ fn split(b: OutBatch, k: usize) -> (OutBatch, OutBatch) {
         batch: Arc::clone(&b.batch),
         selection: Some(h.to_vec()),
         ack: b.ack.share(),
+        received: b.received,
     };
     let tail = OutBatch {
         batch: b.batch,
         selection: Some(t.to_vec()),
         ack: b.ack,
+        received: b.received,
     };
     (head, tail)
 }
@@ -414,6 +418,7 @@ async fn settle(
         if lost {
             b.ack.fail();
         } else {
+            OutputContext::observe_end_to_end(&m.end_to_end, &b);
             b.ack.ack();
         }
     }

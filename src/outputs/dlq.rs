@@ -273,6 +273,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// The `type: dlq` output: records routed to it directly are parked with reason `routed`.
 pub fn run(handle: DlqHandle, mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
     let (records, bytes) = ctx.sent_counters();
+    let end_to_end = ctx.end_to_end_latency();
     while let Some(batch) = rx.blocking_recv() {
         let mut lines = Vec::new();
         let mut reasons = Vec::new();
@@ -294,6 +295,7 @@ pub fn run(handle: DlqHandle, mut rx: mpsc::Receiver<OutBatch>, ctx: OutputConte
             Ok(()) => {
                 records.add(reasons.len() as u64);
                 bytes.add(lines.len() as u64);
+                OutputContext::observe_end_to_end(&end_to_end, &batch);
                 batch.ack.ack();
             }
             Err(e) => {

@@ -194,6 +194,7 @@ impl FileOutput {
             &[("component", &self.ctx.name)],
         );
         let latency = self.ctx.write_latency();
+        let end_to_end = self.ctx.end_to_end_latency();
         let retries = self.ctx.retries();
         let mut groups: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         while let Some(batch) = rx.blocking_recv() {
@@ -234,6 +235,7 @@ impl FileOutput {
                 }
             };
             if delivered {
+                OutputContext::observe_end_to_end(&end_to_end, &batch);
                 batch.ack.ack();
             } else {
                 tracing::error!(output = %self.ctx.name, "gave up on a batch at shutdown; it will be read again");

@@ -59,6 +59,25 @@ impl OutputContext {
         )
     }
 
+    /// Time from an input receiving a batch to this output accepting it
+    /// (`sluice_end_to_end_latency_seconds`); observe it with [`OutputContext::observe_end_to_end`].
+    pub fn end_to_end_latency(&self) -> Histogram {
+        self.metrics.histogram_with(
+            "sluice_end_to_end_latency_seconds",
+            "Time from an input receiving a batch to an output accepting it",
+            &[("component", &*self.name)],
+            crate::metrics::END_TO_END_BUCKETS,
+        )
+    }
+
+    /// Records one accepted batch's age in `h` (from [`OutputContext::end_to_end_latency`]):
+    /// call it once the batch is written or accepted, before acknowledging it.
+    pub fn observe_end_to_end(h: &Histogram, batch: &OutBatch) {
+        if let Some(age) = batch.age() {
+            h.observe_duration(age);
+        }
+    }
+
     /// Failed attempts that are tried again (`sluice_output_retries_total`).
     pub fn retries(&self) -> Counter {
         self.metrics.counter(

@@ -10,6 +10,7 @@ use crate::event::OutBatch;
 pub fn run(mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
     let (records, bytes) = ctx.sent_counters();
     let latency = ctx.write_latency();
+    let end_to_end = ctx.end_to_end_latency();
     let mut out = std::io::stdout().lock();
     let mut buf = Vec::with_capacity(256 * 1024);
     while let Some(batch) = rx.blocking_recv() {
@@ -24,6 +25,7 @@ pub fn run(mut rx: mpsc::Receiver<OutBatch>, ctx: OutputContext) {
                 latency.observe_duration(started.elapsed());
                 records.add(batch.len() as u64);
                 bytes.add(buf.len() as u64);
+                OutputContext::observe_end_to_end(&end_to_end, &batch);
                 batch.ack.ack();
             }
             Err(e) => {

@@ -223,6 +223,7 @@ pub(crate) fn process_and_route(stage: &Stage, batch: RawBatch) {
             batch: Arc::clone(&processed),
             selection,
             ack: batch.ack.share(),
+            received: Some(batch.received),
         };
         match t.when_full {
             WhenFull::Block => {
