@@ -159,7 +159,7 @@ class Sluice:
 
 
 def config(work, name, inputs_yaml, enrich, out_path, api=True):
-    data = os.path.join(work, f"data-{name}")
+    data = os.path.join(work, "conf", f"data-{name}")
     lines = [f"data_dir: {data}",
              "log:",
              "  level: warn,sluice::api=info,sluice::inputs::syslog=info"]
@@ -171,7 +171,9 @@ def config(work, name, inputs_yaml, enrich, out_path, api=True):
                   "    ioc:", "      files: [" + ", ".join(enrich["ioc"]) + "]"]
     lines += ["inputs:", "  src:"] + ["    " + l for l in inputs_yaml]
     lines += ["outputs:", "  sink:", "    type: file", "    inputs: [src]", f'    path: "{out_path}"']
-    path = os.path.join(work, f"{name}.yaml")
+    # Its own directory: Sluice watches the configuration's directory, and every write to (or read
+    # of) an output there would wake that watcher.
+    path = os.path.join(work, "conf", f"{name}.yaml")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
@@ -243,7 +245,7 @@ def slug(name):
 
 def file_run(a, bin_, work, name, workload, enrich):
     """`sluice run` file → file; returns a result row."""
-    out = os.path.join(work, f"{slug(name)}.out.ndjson")
+    out = os.path.join(work, "out", f"{slug(name)}.out.ndjson")
     cfg = config(work, slug(name), ["type: file", f'include: ["{workload["path"]}"]', "read_from: beginning"],
                  enrich, out)
     log(f"{name}: sluice run, {workload['lines']} records")
@@ -268,7 +270,7 @@ def file_run(a, bin_, work, name, workload, enrich):
 
 
 def normalize_run(a, bin_, work, name, workload, cfg):
-    out = os.path.join(work, f"{slug(name)}.out.ndjson")
+    out = os.path.join(work, "out", f"{slug(name)}.out.ndjson")
     log(f"{name}: sluice normalize, {workload['lines']} records")
     started = time.monotonic()
     with open(os.path.join(work, f"{slug(name)}.stderr"), "wb") as err:
@@ -383,7 +385,7 @@ def pct(sorted_vals, q):
 
 def latency_run(a, bin_, work, workload, enrich, rate):
     name = "W3 syslog TCP"
-    out = os.path.join(work, "w3.out.ndjson")
+    out = os.path.join(work, "out", "w3.out.ndjson")
     limit = workload["lines"] if not a.w3_seconds else min(workload["lines"], int(rate * a.w3_seconds))
     cfg = config(work, "w3", ["type: syslog", "mode: tcp", "listen: 127.0.0.1:0", "framing: non_transparent",
                               "max_message_bytes: 1048576"], enrich, out)
@@ -427,7 +429,11 @@ def latency_run(a, bin_, work, workload, enrich, rate):
     inside = {q: bucket_quantile(buckets, q) for q in (0.5, 0.99, 0.999)}
     lat = outside_latencies(sender.marks, watcher.marks, limit)
     outside = {q: pct(lat, q) for q in (0.5, 0.99, 0.999)}
+    # Where a batch's time goes: detection + normalization, and the output's write.
+    parts = {m: {q: bucket_quantile(histogram(metrics, m), q) for q in (0.5, 0.99)}
+             for m in ("sluice_batch_processing_seconds", "sluice_output_write_seconds")}
     row = {"run": name, "records": limit, "out": got, "rate_sent": limit / send_secs, "target": rate,
+           "parts": parts,
            "wall": wall, "cpu": cpu, "per_cpu": limit / cpu if cpu else float("nan"),
            "rss": ru.ru_maxrss / 1024, "inside": inside, "outside": outside,
            "batches": buckets[-1][1] if buckets else 0, "ok": True}
@@ -444,7 +450,7 @@ def soak(a, bin_, work, workload, enrich):
     """W1 replayed in a loop through a file input for `a.soak` seconds; RSS sampled."""
     indir = os.path.join(work, "soak-in")
     os.makedirs(indir, exist_ok=True)
-    out = os.path.join(work, "soak.out.ndjson")
+    out = os.path.join(work, "out", "soak.out.ndjson")
     cfg = config(work, "soak", ["type: file", f'include: ["{indir}/*.log"]', "read_from: beginning"],
                  enrich, out)
     n = workload["lines"]
@@ -463,7 +469,7 @@ def soak(a, bin_, work, workload, enrich):
     samples = []
     counter = LineCounter(out, delete_rotated=True)
     try:
-        next_sample = time.monotonic()
+        next_sample = s.started + a.soak_interval
         while time.monotonic() - s.started < a.soak:
             s.check_alive()
             done = counter.count()
@@ -541,7 +547,11 @@ def table(rows, w3, soak_row, info):
                    f"{ms(o[0.5])} / {ms(o[0.99])} / {ms(o[0.999])} | yes |")
         out += ["", "W3 p50/p99/p99.9: `sluice_end_to_end_latency_seconds` (per batch, from its receive "
                 "time to the output's write; interpolated within buckets). Outside: the n-th output line "
-                "against the send time of the n-th line sent, watched every 2 ms."]
+                "against the send time of the n-th line sent, watched every 2 ms. Per batch, p50 / p99: "
+                "processing (`sluice_batch_processing_seconds`) "
+                + " / ".join(ms(v) for v in w3["parts"]["sluice_batch_processing_seconds"].values())
+                + " ms, output write (`sluice_output_write_seconds`) "
+                + " / ".join(ms(v) for v in w3["parts"]["sluice_output_write_seconds"].values()) + " ms."]
     if soak_row:
         after = soak_row["after_first_loop"]
         out += ["", f"Soak: {soak_row['records']:,} records in {soak_row['seconds']:.0f} s (W1 in a loop): RSS first "
@@ -568,6 +578,12 @@ def main():
     if a.quick:
         a.count = 20_000
     only = set(a.only.split(","))
+    if not os.access(a.bin, os.X_OK):
+        log(f"FAILED: no binary at {a.bin}: build it (drop --no-build) or set CARGO_TARGET_DIR")
+        return 1
+    if not only <= {"w1", "w2", "w3"}:
+        log(f"FAILED: --only takes w1, w2, w3, not {a.only}")
+        return 1
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     a.results = a.results or os.path.join(target, "e2e", "results.md")
     a.results_dir = os.path.dirname(os.path.abspath(a.results))
@@ -579,7 +595,9 @@ def main():
     try:
         info["commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                                         text=True).stdout.strip() or "?"
-        mmdb = os.path.join(work, "geoip-example.mmdb")
+        for d in ("conf", "out", "enrich"):
+            os.makedirs(os.path.join(work, d), exist_ok=True)
+        mmdb = os.path.join(work, "enrich", "geoip-example.mmdb")
         subprocess.run([a.bin, "build-mmdb", os.path.join(ROOT, "enrichment-data", "geoip-example.csv"), "-o", mmdb],
                        check=True, stdout=subprocess.DEVNULL)
         enrich = {"mmdb": mmdb, "ioc": [os.path.join(ROOT, "enrichment-data", f"ioc-example.{e}")
@@ -598,12 +616,12 @@ def main():
             lookups = metric_sum(r["metrics"], "sluice_enrich_lookups_total")
             log(f"  enrichment: {hits:.0f} hits of {lookups:.0f} lookups")
         if "w1" in only:
-            rows.append(normalize_run(a, a.bin, work, "W1 normalize", w1, os.path.join(work, "w1-run.yaml")))
+            rows.append(normalize_run(a, a.bin, work, "W1 normalize", w1, os.path.join(work, "conf", "w1-run.yaml")))
         if "w2" in only:
             w2 = generate(a, work, "w2", W2_MIX)
             info["w2"] = f"{w2['lines']:,} lines, {w2['bytes'] / 1e6:.0f} MB"
             rows.append(file_run(a, a.bin, work, "W2 run", w2, None))
-            rows.append(normalize_run(a, a.bin, work, "W2 normalize", w2, os.path.join(work, "w2-run.yaml")))
+            rows.append(normalize_run(a, a.bin, work, "W2 normalize", w2, os.path.join(work, "conf", "w2-run.yaml")))
             os.unlink(w2["path"])
         if "w3" in only:
             w3 = latency_run(a, a.bin, work, w1, enrich, a.w3_rate or w1_rate / 2)
