@@ -158,15 +158,19 @@ class Sluice:
             self.proc.wait()
 
 
-def config(work, name, inputs_yaml, enrich, out_path, api=True):
+def config(work, name, inputs_yaml, enrich, out_path, api=True, batch_size=None):
     data = os.path.join(work, "conf", f"data-{name}")
     lines = [f"data_dir: {data}",
              "log:",
              "  level: warn,sluice::api=info,sluice::inputs::syslog=info"]
     if api:
         lines += ["api:", "  listen: 127.0.0.1:0"]
+    if enrich or batch_size:
+        lines += ["pipeline:"]
+    if batch_size:
+        lines += [f"  batch_size: {batch_size}"]
     if enrich:
-        lines += ["pipeline:", "  enrich:",
+        lines += ["  enrich:",
                   "    geoip:", "      databases:", f"        - path: {enrich['mmdb']}",
                   "    ioc:", "      files: [" + ", ".join(enrich["ioc"]) + "]"]
     lines += ["inputs:", "  src:"] + ["    " + l for l in inputs_yaml]
@@ -388,8 +392,10 @@ def latency_run(a, bin_, work, workload, enrich, rate):
     out = os.path.join(work, "out", "w3.out.ndjson")
     limit = workload["lines"] if not a.w3_seconds else min(workload["lines"], int(rate * a.w3_seconds))
     cfg = config(work, "w3", ["type: syslog", "mode: tcp", "listen: 127.0.0.1:0", "framing: non_transparent",
-                              "max_message_bytes: 1048576"], enrich, out)
-    log(f"W3: {limit} W1 records over syslog TCP at {rate:,.0f} records/s")
+                              "max_message_bytes: 1048576"], enrich, out,
+                 batch_size=a.w3_batch_size)
+    log(f"W3: {limit} W1 records over syslog TCP at {rate:,.0f} records/s"
+        + (f", pipeline.batch_size {a.w3_batch_size}" if a.w3_batch_size else ""))
     s = Sluice(bin_, cfg, work, "w3")
     try:
         api = s.logged(rb"API listening address=(\S+)")
@@ -433,7 +439,7 @@ def latency_run(a, bin_, work, workload, enrich, rate):
     parts = {m: {q: bucket_quantile(histogram(metrics, m), q) for q in (0.5, 0.99)}
              for m in ("sluice_batch_processing_seconds", "sluice_output_write_seconds")}
     row = {"run": name, "records": limit, "out": got, "rate_sent": limit / send_secs, "target": rate,
-           "parts": parts,
+           "parts": parts, "batch_size": a.w3_batch_size,
            "wall": wall, "cpu": cpu, "per_cpu": limit / cpu if cpu else float("nan"),
            "rss": ru.ru_maxrss / 1024, "inside": inside, "outside": outside,
            "batches": buckets[-1][1] if buckets else 0, "ok": True}
@@ -468,8 +474,17 @@ def soak(a, bin_, work, workload, enrich):
     s = Sluice(bin_, cfg, work, "soak")
     samples = []
     counter = LineCounter(out, delete_rotated=True)
+    done = 0
+    stop = threading.Event()
+
+    def sample():
+        # Its own thread, so that copying W1 (hundreds of MB) does not leave gaps.
+        while not stop.wait(a.soak_interval):
+            samples.append((time.monotonic() - s.started, proc_status(s.pid, "VmRSS"), done))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
-        next_sample = s.started + a.soak_interval
         while time.monotonic() - s.started < a.soak:
             s.check_alive()
             done = counter.count()
@@ -479,15 +494,15 @@ def soak(a, bin_, work, workload, enrich):
                 if os.path.exists(old):
                     os.unlink(old)
                 add_copy()
-            if time.monotonic() >= next_sample:
-                samples.append((time.monotonic() - s.started, proc_status(s.pid, "VmRSS"), done))
-                next_sample += a.soak_interval
             time.sleep(0.2)
+        stop.set()
+        sampler.join()
         done = counter.count()
         samples.append((time.monotonic() - s.started, proc_status(s.pid, "VmRSS"), done))
         cpu = proc_cpu(s.pid)
         code, _ = s.stop()
     finally:
+        stop.set()
         s.kill()
     remove_output(out)
     shutil.rmtree(indir, ignore_errors=True)
@@ -542,7 +557,8 @@ def table(rows, w3, soak_row, info):
         out += ["", "| W3 latency | records | sent/s (target) | CPU s | records per CPU-second | p50 ms | p99 ms | p99.9 ms | outside p50 / p99 / p99.9 ms | out == in |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         i, o = w3["inside"], w3["outside"]
-        out.append(f"| W1 over syslog TCP | {w3['records']:,} | {w3['rate_sent']:,.0f} ({w3['target']:,.0f}) | {w3['cpu']:.2f} | "
+        label = f"W1 over syslog TCP, batch_size {w3['batch_size']}" if w3["batch_size"] else "W1 over syslog TCP"
+        out.append(f"| {label} | {w3['records']:,} | {w3['rate_sent']:,.0f} ({w3['target']:,.0f}) | {w3['cpu']:.2f} | "
                    f"{w3['per_cpu']:,.0f} | {ms(i[0.5])} | {ms(i[0.99])} | {ms(i[0.999])} | "
                    f"{ms(o[0.5])} / {ms(o[0.99])} / {ms(o[0.999])} | yes |")
         out += ["", "W3 p50/p99/p99.9: `sluice_end_to_end_latency_seconds` (per batch, from its receive "
@@ -567,6 +583,7 @@ def main():
     ap.add_argument("--only", default="w1,w2,w3", help="which of w1, w2, w3 (comma-separated)")
     ap.add_argument("--w3-rate", type=float, help="W3 records/s (default: half the W1 run rate)")
     ap.add_argument("--w3-seconds", type=float, default=60, help="send at most this long in W3 (0: all of W1)")
+    ap.add_argument("--w3-batch-size", type=int, help="pipeline.batch_size for W3 (default: Sluice's, 512)")
     ap.add_argument("--soak", type=float, default=0, help="also run the memory-flatness check this long (s)")
     ap.add_argument("--soak-interval", type=float, default=5)
     ap.add_argument("--bundled-generator", action="store_true", help="use benches/e2e/gen.py even if ../shared is there")
