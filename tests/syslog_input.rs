@@ -500,6 +500,7 @@ fn limits_garbage_and_disconnects() {
     mode: tcp
     listen: 127.0.0.1:0
     idle_timeout: 500ms
+    batch_timeout: 1ms
   dgram:
     type: syslog
     mode: udp

@@ -240,6 +240,10 @@ pub struct SyslogInputConfig {
     /// A stream connection silent this long is closed; 0 never closes one.
     #[serde(default = "default_idle_timeout", with = "duration")]
     pub idle_timeout: Duration,
+    /// How long a record may wait for its batch to fill (`pipeline.batch_size`) before the batch
+    /// goes anyway: the latency a quiet sender sees, against fewer, larger batches under load.
+    #[serde(default = "default_syslog_batch_timeout", with = "duration")]
+    pub batch_timeout: Duration,
     /// Kernel receive buffer (SO_RCVBUF) of datagram sockets, which absorbs bursts; default
     /// 4 MiB, capped by the kernel at `net.core.rmem_max`.
     #[serde(default)]
@@ -333,6 +337,10 @@ fn default_syslog_max_connections() -> usize {
 
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_syslog_batch_timeout() -> Duration {
+    Duration::from_millis(5)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

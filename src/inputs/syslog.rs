@@ -36,8 +36,6 @@ use crate::source_type::SourceType;
 use crate::tls::TlsError;
 use framing::{trim_end, StreamFramer};
 
-/// How long a record may wait for its batch to fill: low-rate senders still see it promptly.
-const LINGER: Duration = Duration::from_millis(50);
 /// Bytes read from a stream socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
 /// Bytes of batches waiting between the socket tasks and the pipeline hand-off thread: the real
@@ -110,6 +108,7 @@ pub fn start(cfg: &SyslogInputConfig, ctx: InputContext) -> Result<JoinHandle<()
         max_message_bytes: cfg.max_message_bytes,
         max_connections: cfg.max_connections,
         idle_timeout: (!cfg.idle_timeout.is_zero()).then_some(cfg.idle_timeout),
+        batch_timeout: cfg.batch_timeout,
         batch_size: ctx.batch_size.max(1),
         tx,
         budget: Arc::new(Semaphore::new(HANDOFF_BYTES)),
@@ -248,6 +247,8 @@ struct Shared {
     max_message_bytes: usize,
     max_connections: usize,
     idle_timeout: Option<Duration>,
+    /// How long a record may wait for its batch to fill (`batch_timeout`).
+    batch_timeout: Duration,
     batch_size: usize,
     tx: mpsc::Sender<Queued>,
     /// `HANDOFF_BYTES` as permits; a queued batch holds its cost until the pipeline took it.
@@ -623,20 +624,22 @@ struct Outbox {
     origin: Arc<Origin>,
     batch: RawBatch,
     due: Option<Instant>,
+    linger: Duration,
 }
 
 impl Outbox {
-    fn new(origin: Arc<Origin>) -> Self {
+    fn new(origin: Arc<Origin>, linger: Duration) -> Self {
         Outbox {
             batch: RawBatch::new(Arc::clone(&origin), AckRef::none()),
             origin,
             due: None,
+            linger,
         }
     }
 
     fn push(&mut self, bytes: &[u8], truncated: bool) {
         if self.batch.is_empty() {
-            self.due = Some(Instant::now() + LINGER);
+            self.due = Some(Instant::now() + self.linger);
             // The empty batch was made when the previous one left, perhaps long before this
             // message: its receive time (`event.created`, end-to-end latency) is now.
             self.batch.received = chrono::Utc::now();
@@ -673,7 +676,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
 ) -> Closed {
     let mut framer = StreamFramer::new(shared.framing, shared.max_message_bytes);
-    let mut out = Outbox::new(shared.origin(peer));
+    let mut out = Outbox::new(shared.origin(peer), shared.batch_timeout);
     let mut chunk = vec![0u8; READ_CHUNK];
     let idle_due = || shared.idle_timeout.map(|d| Instant::now() + d);
     let mut idle_at = idle_due();
@@ -788,7 +791,7 @@ impl Pending {
         let out = self
             .by_peer
             .entry(peer)
-            .or_insert_with(|| Outbox::new(shared.origin(peer)));
+            .or_insert_with(|| Outbox::new(shared.origin(peer), shared.batch_timeout));
         out.push(msg, truncated);
         if out.batch.len() >= shared.batch_size {
             shared.try_send(out.take());
