@@ -11,6 +11,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # packaging: check a
 command -v chromium >/dev/null 2>&1 || need+=(chromium)   # the status page in a headless browser
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)   # packaging: inspect and install the .deb
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)   # packaging: the container root's netns
+command -v prlimit >/dev/null 2>&1 || need+=(util-linux)   # syslog: a listener out of file descriptors
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)   # the .deb's postinst in a throwaway root
 if [ ${#need[@]} -gt 0 ]; then

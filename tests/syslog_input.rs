@@ -889,3 +889,100 @@ fn validate_names_the_bad_keys() {
         assert!(text.contains(key), "{key} not named in:\n{text}");
     }
 }
+
+/// One HTTP/1.1 request over a connection kept open: the status and the body.
+fn http_get(s: &mut TcpStream, path: &str) -> (u16, String) {
+    write!(s, "GET {path} HTTP/1.1\r\nHost: sluice\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+/// Out of file descriptors (Sluice started under a low `RLIMIT_NOFILE`), the TCP listener cannot
+/// accept: `/ready` answers 503 naming the input and the error — asked over an API connection
+/// opened before, since a new one could not be accepted either — and is ready again once the
+/// connections holding the descriptors close and the listener accepts again.
+#[test]
+fn ready_reports_a_listener_out_of_file_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "  net:\n    type: syslog\n    mode: tcp\n    listen: 127.0.0.1:0\n",
+        &["net"],
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("api:\n  listen: 127.0.0.1:0\n");
+    std::fs::write(&cfg, text).unwrap();
+    let child = Command::new("prlimit")
+        .args(["--nofile=96:96", common::BIN, "run", "-c"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .env("SLUICE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("sluice-fd.log")).unwrap())
+        .spawn()
+        .expect("prlimit (util-linux) runs sluice");
+    let agent = Agent {
+        child,
+        dir: dir.path().to_path_buf(),
+    };
+    agent.wait_ready();
+    let net = listening(&agent, "net");
+    let api = logged_field(&agent, "API listening", None);
+    let mut probe = TcpStream::connect(&api).unwrap();
+    probe.set_read_timeout(Some(T)).unwrap();
+    assert_eq!(http_get(&mut probe, "/ready").0, 200);
+
+    // Far more connections than descriptors: the kernel completes them (the backlog), Sluice
+    // cannot accept the ones past its limit.
+    let mut held = Vec::new();
+    let mut failed = String::new();
+    wait_for("/ready to report the listener", T, || {
+        for _ in 0..16 {
+            if let Ok(c) = TcpStream::connect(&net) {
+                held.push(c);
+            }
+        }
+        let (status, body) = http_get(&mut probe, "/ready");
+        failed = body;
+        status == 503
+    });
+    assert!(
+        failed.contains("net") && failed.contains("cannot accept connections"),
+        "{failed}"
+    );
+    assert!(held.len() <= 1000, "connections opened: {}", held.len());
+
+    // The descriptors come back as the connections close; the next accept makes it ready.
+    drop(held);
+    wait_for("/ready to recover", T, || {
+        if let Ok(c) = TcpStream::connect(&net) {
+            drop(c);
+        }
+        http_get(&mut probe, "/ready").0 == 200
+    });
+    let m = scrape(&api);
+    let errors = m
+        .get("sluice_component_errors_total{component=\"net\"}")
+        .copied()
+        .unwrap_or(0.0);
+    assert!(errors >= 1.0, "no accept error counted: {m:?}");
+    agent.stop();
+}
