@@ -12,8 +12,12 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)   # the status page in a
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)   # packaging: inspect and install the .deb
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)   # packaging: the container root's netns
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)   # syslog: a listener out of file descriptors
+command -v flock >/dev/null 2>&1 || need+=(util-linux)   # scripts/install-tansu.sh
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)   # the .deb's postinst in a throwaway root
+# Building librdkafka, OpenSSL, zlib and zstd from source (the rdkafka crate's bundled build).
+{ command -v cc && command -v c++ && command -v make; } >/dev/null 2>&1 || need+=(build-essential)
+perl -MFindBin -MFile::Compare -e1 >/dev/null 2>&1 || need+=(perl)   # OpenSSL's Configure
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -25,4 +29,9 @@ fi
 # cargo-deb builds the Debian package (scripts/check-packaging.sh); from crates.io, pinned.
 if ! command -v cargo-deb >/dev/null 2>&1; then
   cargo install cargo-deb --version 3.8.0 --locked --quiet
+fi
+# The Kafka tests' broker: tansu, built once with cargo into ~/.cache/sluice-tools (a no-op
+# afterwards). scripts/test.sh sets SLUICE_TANSU_LATER=1 and builds it in the background instead.
+if [ "${SLUICE_TANSU_LATER:-}" != 1 ]; then
+  bash "$(dirname "$0")/install-tansu.sh"
 fi

@@ -51,7 +51,8 @@ pub struct RawRecord {
 }
 
 /// Per-record context a protocol carries beside the record: Splunk HEC's `time`, `host`,
-/// `source`, `sourcetype`, `index` and `fields`. Mapped by the processor after normalization.
+/// `source`, `sourcetype`, `index` and `fields`; a Kafka record's timestamp and position. Mapped by
+/// the processor after normalization.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecordMeta {
     pub time: Option<DateTime<Utc>>,
@@ -63,6 +64,18 @@ pub struct RecordMeta {
     pub fields: Option<serde_json::Value>,
     /// The container stream of a CRI log line (`stdout`, `stderr`), kept as `stream`.
     pub stream: Option<&'static str>,
+    /// Where a record consumed from Kafka was (`kafka.*`).
+    pub kafka: Option<KafkaMeta>,
+}
+
+/// A consumed Kafka record's position and key, as Filebeat's Kafka input names them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaMeta {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    /// The record's key, as text (invalid UTF-8 replaced).
+    pub key: Option<String>,
 }
 
 impl RecordMeta {

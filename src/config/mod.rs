@@ -212,7 +212,8 @@ fn validate(cfg: &Config) -> Vec<Problem> {
             InputConfig::Stdin(_)
             | InputConfig::Syslog(_)
             | InputConfig::Http(_)
-            | InputConfig::SplunkHec(_) => None,
+            | InputConfig::SplunkHec(_)
+            | InputConfig::Kafka(_) => None,
         };
         if let Some((include, exclude)) = globs {
             if include.is_empty() {
@@ -245,6 +246,11 @@ fn validate(cfg: &Config) -> Vec<Problem> {
             InputConfig::SplunkHec(h) => h.problems(),
             _ => Vec::new(),
         };
+        if let InputConfig::Kafka(k) = input {
+            for (key, message) in k.problems() {
+                problem(format!("inputs.{name}.{key}"), message);
+            }
+        }
         for (key, message) in http_problems {
             problem(format!("inputs.{name}.{key}"), message);
         }
@@ -305,6 +311,7 @@ fn validate(cfg: &Config) -> Vec<Problem> {
             OutputConfig::SplunkHec(c) => c.problems(),
             OutputConfig::Elasticsearch(c) => c.problems(),
             OutputConfig::Dlq(c) => c.problems(),
+            OutputConfig::Kafka(c) => c.problems(),
             OutputConfig::File(_) | OutputConfig::Stdout(_) => Vec::new(),
         };
         for (key, message) in own {

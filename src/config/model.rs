@@ -119,6 +119,7 @@ pub enum InputConfig {
     Syslog(SyslogInputConfig),
     Http(HttpInputConfig),
     SplunkHec(SplunkHecInputConfig),
+    Kafka(KafkaInputConfig),
 }
 
 /// Where a file input starts in a file it has no checkpoint for.
@@ -625,6 +626,7 @@ fn default_output_queue() -> usize {
     8
 }
 
+#[macro_use]
 mod delivery;
 pub use delivery::*;
 
@@ -637,6 +639,8 @@ pub enum OutputConfig {
     SplunkHec(SplunkHecOutputConfig),
     Elasticsearch(ElasticsearchOutputConfig),
     Dlq(DlqOutputConfig),
+    /// Boxed: its librdkafka settings make it several times larger than the other outputs.
+    Kafka(Box<KafkaOutputConfig>),
 }
 
 /// The settings every output has.
@@ -656,6 +660,7 @@ impl OutputConfig {
             OutputConfig::SplunkHec(_) => "splunk_hec",
             OutputConfig::Elasticsearch(_) => "elasticsearch",
             OutputConfig::Dlq(_) => "dlq",
+            OutputConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -675,6 +680,7 @@ impl OutputConfig {
             OutputConfig::Stdout(c) => common!(c),
             OutputConfig::SplunkHec(c) => common!(c),
             OutputConfig::Elasticsearch(c) => common!(c),
+            OutputConfig::Kafka(c) => common!(c),
             // A dead-letter queue writes local files: always a memory queue in front.
             OutputConfig::Dlq(c) => OutputCommon {
                 inputs: &c.inputs,
@@ -690,6 +696,7 @@ impl OutputConfig {
         match self {
             OutputConfig::SplunkHec(c) => c.dlq.as_deref(),
             OutputConfig::Elasticsearch(c) => c.dlq.as_deref(),
+            OutputConfig::Kafka(c) => c.dlq.as_deref(),
             _ => None,
         }
     }
@@ -793,3 +800,7 @@ pub mod duration {
         Ok(Duration::from_secs_f64(secs))
     }
 }
+
+// After `output_config!`, whose textual scope the module needs.
+mod kafka;
+pub use kafka::*;

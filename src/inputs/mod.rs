@@ -6,6 +6,7 @@ pub mod evtx;
 pub mod file;
 pub mod http;
 mod http_common;
+pub mod kafka;
 pub mod offsets;
 pub mod splunk_hec;
 pub mod stdin;
@@ -69,6 +70,7 @@ pub fn start(cfg: &InputConfig, ctx: InputContext) -> Result<JoinHandle<()>, Inp
         InputConfig::Syslog(c) => syslog::start(c, ctx),
         InputConfig::Http(c) => http::start(c.clone(), ctx),
         InputConfig::SplunkHec(c) => splunk_hec::start(c.clone(), ctx),
+        InputConfig::Kafka(c) => kafka::start(c.clone(), ctx),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod retry;
 pub mod splunk_hec;
 pub mod stdout;
@@ -122,6 +123,11 @@ pub fn start(
             Ok(tokio::task::spawn_blocking(move || {
                 dlq::run(handle, rx, ctx)
             }))
+        }
+        OutputConfig::Kafka(c) => {
+            kafka::check(c)?;
+            let (c, dlq) = ((**c).clone(), ctx.dlq.clone());
+            Ok(tokio::spawn(kafka::run(c, rx, ctx, dlq)))
         }
     }
 }

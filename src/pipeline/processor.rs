@@ -343,9 +343,9 @@ impl Processor {
     }
 }
 
-/// What the sender said beside the record (Splunk HEC, the CRI container log format): its `time`
-/// and `host` fill `@timestamp` and `host.name` when the record itself had none; the rest is kept
-/// under `splunk.*`, and a container stream as `stream`.
+/// What the sender said beside the record (Splunk HEC, the CRI container log format, Kafka): its
+/// `time` and `host` fill `@timestamp` and `host.name` when the record itself had none; the rest is
+/// kept under `splunk.*` and `kafka.*`, and a container stream as `stream`.
 fn apply_meta(meta: &crate::event::RecordMeta, doc: &mut Doc) {
     if let Some(t) = meta.time {
         if !doc.contains("@timestamp") {
@@ -365,6 +365,12 @@ fn apply_meta(meta: &crate::event::RecordMeta, doc: &mut Doc) {
         doc.insert("splunk.fields", f.clone());
     }
     doc.insert_opt("stream", meta.stream);
+    if let Some(k) = &meta.kafka {
+        doc.insert("kafka.topic", &*k.topic);
+        doc.insert("kafka.partition", i64::from(k.partition));
+        doc.insert("kafka.offset", k.offset);
+        doc.insert_opt("kafka.key", k.key.as_deref());
+    }
 }
 
 /// `unknown`: delivered as text, and as parsed JSON under `json` when it is a JSON object.

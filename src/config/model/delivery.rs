@@ -100,11 +100,35 @@ fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-/// Declares an HTTP output's settings: the keys of every output, those of every HTTP output
-/// (`tls`, `compression`, timeouts, `retry`, `batch`, `dlq`), then its own.
-macro_rules! http_output_config {
+/// Declares the settings of an output that runs the shared delivery loop
+/// (`outputs::delivery`): the keys of every output, the loop's own (`retry`, `batch`,
+/// `concurrency`, `dlq`), then the output's.
+macro_rules! delivery_output_config {
     ($(#[$meta:meta])* $name:ident { $($body:tt)* }) => {
         output_config!(
+            $(#[$meta])*
+            $name {
+                #[serde(default)]
+                pub retry: $crate::config::RetryConfig,
+                #[serde(default)]
+                pub batch: $crate::config::BatchConfig,
+                /// Requests in flight at once (with `ack: true`, batches awaiting acknowledgement).
+                #[serde(default = "default_concurrency")]
+                pub concurrency: usize,
+                /// A `type: dlq` output that takes the records this one cannot deliver.
+                #[serde(default)]
+                pub dlq: Option<String>,
+                $($body)*
+            }
+        );
+    };
+}
+
+/// Declares an HTTP output's settings: those of every delivery output, those of every HTTP
+/// output (`endpoint`, `tls`, `compression`, timeouts), then its own.
+macro_rules! http_output_config {
+    ($(#[$meta:meta])* $name:ident { $($body:tt)* }) => {
+        delivery_output_config!(
             $(#[$meta])*
             $name {
                 /// Base URL: `https://host:port`.
@@ -118,16 +142,6 @@ macro_rules! http_output_config {
                 pub timeout: Duration,
                 #[serde(default = "default_connect_timeout", with = "duration")]
                 pub connect_timeout: Duration,
-                #[serde(default)]
-                pub retry: RetryConfig,
-                #[serde(default)]
-                pub batch: BatchConfig,
-                /// Requests in flight at once (with `ack: true`, batches awaiting acknowledgement).
-                #[serde(default = "default_concurrency")]
-                pub concurrency: usize,
-                /// A `type: dlq` output that takes the records this one cannot deliver.
-                #[serde(default)]
-                pub dlq: Option<String>,
                 $($body)*
             }
         );
@@ -180,7 +194,7 @@ fn default_ack_timeout() -> Duration {
     Duration::from_secs(120)
 }
 
-fn default_concurrency() -> usize {
+pub(crate) fn default_concurrency() -> usize {
     2
 }
 
@@ -254,10 +268,12 @@ fn default_true() -> bool {
 impl SplunkHecOutputConfig {
     /// Problems serde cannot see, as (key under the output, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut p = http_problems(&self.endpoint, &self.retry, &self.batch);
-        if self.concurrency == 0 {
-            p.push(("concurrency", "expected at least 1".into()));
-        }
+        let mut p = http_problems(&self.endpoint);
+        p.extend(delivery_problems(
+            &self.retry,
+            &self.batch,
+            self.concurrency,
+        ));
         if self.token.is_some() == self.token_file.is_some() {
             p.push((
                 "token",
@@ -278,10 +294,12 @@ impl SplunkHecOutputConfig {
 
 impl ElasticsearchOutputConfig {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut p = http_problems(&self.endpoint, &self.retry, &self.batch);
-        if self.concurrency == 0 {
-            p.push(("concurrency", "expected at least 1".into()));
-        }
+        let mut p = http_problems(&self.endpoint);
+        p.extend(delivery_problems(
+            &self.retry,
+            &self.batch,
+            self.concurrency,
+        ));
         if self.api_key.is_some() && self.api_key_file.is_some() {
             p.push((
                 "api_key",
@@ -324,19 +342,23 @@ impl DlqOutputConfig {
     }
 }
 
-fn http_problems(
-    endpoint: &str,
-    retry: &RetryConfig,
-    batch: &BatchConfig,
-) -> Vec<(&'static str, String)> {
-    let mut p = Vec::new();
+fn http_problems(endpoint: &str) -> Vec<(&'static str, String)> {
     match reqwest::Url::parse(endpoint) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => p.push((
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Vec::new(),
+        _ => vec![(
             "endpoint",
             format!("expected a URL such as `https://splunk.example:8088`, found `{endpoint}`"),
-        )),
+        )],
     }
+}
+
+/// Problems of the keys every delivery output has (`retry`, `batch`, `concurrency`).
+pub(crate) fn delivery_problems(
+    retry: &RetryConfig,
+    batch: &BatchConfig,
+    concurrency: usize,
+) -> Vec<(&'static str, String)> {
+    let mut p = Vec::new();
     if batch.max_events == 0 {
         p.push(("batch.max_events", "expected at least 1".into()));
     }
@@ -348,6 +370,9 @@ fn http_problems(
             "retry.initial_backoff",
             "expected 0 < initial_backoff <= max_backoff".into(),
         ));
+    }
+    if concurrency == 0 {
+        p.push(("concurrency", "expected at least 1".into()));
     }
     p
 }
