@@ -4,6 +4,7 @@
 #
 #   bash benches/kafka/run.sh                 # 200,000 W1 records, topics with 3 partitions
 #   COUNT=1000000 PARTITIONS=6 bash benches/kafka/run.sh
+#   PROFILE=debug COUNT=20000 bash benches/kafka/run.sh    # a quick check of the script itself
 #
 # 1. Output: a W1 file → `sluice run` (file input with exit_on_eof) → Kafka. Sluice exits once the
 #    broker has confirmed every record (acks=all, idempotent), so the wall time covers delivery.
@@ -23,9 +24,14 @@ if [ ! -x /usr/bin/time ]; then
   echo "installing time" >&2
   apt-get update -qq && apt-get install -y -qq time >/dev/null
 fi
-cargo build --release --quiet --bin sluice --example kafka_produce
-BIN=$TARGET_DIR/release/sluice
-PRODUCE=$TARGET_DIR/release/examples/kafka_produce
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin sluice --example kafka_produce
+else
+  cargo build --quiet --bin sluice --example kafka_produce
+fi
+BIN=$TARGET_DIR/$PROFILE/sluice
+PRODUCE=$TARGET_DIR/$PROFILE/examples/kafka_produce
 
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
