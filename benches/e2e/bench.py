@@ -391,11 +391,14 @@ def latency_run(a, bin_, work, workload, enrich, rate):
     name = "W3 syslog TCP"
     out = os.path.join(work, "out", "w3.out.ndjson")
     limit = workload["lines"] if not a.w3_seconds else min(workload["lines"], int(rate * a.w3_seconds))
-    cfg = config(work, "w3", ["type: syslog", "mode: tcp", "listen: 127.0.0.1:0", "framing: non_transparent",
-                              "max_message_bytes: 1048576"], enrich, out,
-                 batch_size=a.w3_batch_size)
+    syslog = ["type: syslog", "mode: tcp", "listen: 127.0.0.1:0", "framing: non_transparent",
+              "max_message_bytes: 1048576"]
+    if a.w3_batch_timeout:
+        syslog.append(f"batch_timeout: {a.w3_batch_timeout}")
+    cfg = config(work, "w3", syslog, enrich, out, batch_size=a.w3_batch_size)
     log(f"W3: {limit} W1 records over syslog TCP at {rate:,.0f} records/s"
-        + (f", pipeline.batch_size {a.w3_batch_size}" if a.w3_batch_size else ""))
+        + (f", pipeline.batch_size {a.w3_batch_size}" if a.w3_batch_size else "")
+        + (f", batch_timeout {a.w3_batch_timeout}" if a.w3_batch_timeout else ""))
     s = Sluice(bin_, cfg, work, "w3")
     try:
         api = s.logged(rb"API listening address=(\S+)")
@@ -584,6 +587,7 @@ def main():
     ap.add_argument("--w3-rate", type=float, help="W3 records/s (default: half the W1 run rate)")
     ap.add_argument("--w3-seconds", type=float, default=60, help="send at most this long in W3 (0: all of W1)")
     ap.add_argument("--w3-batch-size", type=int, help="pipeline.batch_size for W3 (default: Sluice's, 512)")
+    ap.add_argument("--w3-batch-timeout", help="the syslog input's batch_timeout for W3, e.g. 2ms (default: Sluice's, 5ms)")
     ap.add_argument("--soak", type=float, default=0, help="also run the memory-flatness check this long (s)")
     ap.add_argument("--soak-interval", type=float, default=5)
     ap.add_argument("--bundled-generator", action="store_true", help="use benches/e2e/gen.py even if ../shared is there")

@@ -341,7 +341,7 @@ fn default_idle_timeout() -> Duration {
 }
 
 fn default_syslog_batch_timeout() -> Duration {
-    Duration::from_millis(5)
+    Duration::from_millis(2)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
