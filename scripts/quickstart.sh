@@ -7,6 +7,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is required: install Rust from your distribution (apt-get install cargo) or rustup" >&2
   exit 1
 fi
+bash scripts/build-deps.sh
 cargo build --release --locked
 rm -rf ./out ./data/quickstart
 "${CARGO_TARGET_DIR:-./target}/release/sluice" run

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use, when they are missing. Safe to run again.
 set -euo pipefail
+# What building Sluice needs (C toolchain, perl).
+bash "$(dirname "$0")/build-deps.sh"
 need=()
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
 command -v curl >/dev/null 2>&1 || need+=(curl)   # HTTP and HEC input tests
@@ -15,9 +17,6 @@ command -v prlimit >/dev/null 2>&1 || need+=(util-linux)   # syslog: a listener 
 command -v flock >/dev/null 2>&1 || need+=(util-linux)   # scripts/install-tansu.sh
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)   # the .deb's postinst in a throwaway root
-# Building librdkafka, OpenSSL, zlib and zstd from source (the rdkafka crate's bundled build).
-{ command -v cc && command -v c++ && command -v make; } >/dev/null 2>&1 || need+=(build-essential)
-perl -MFindBin -MFile::Compare -e1 >/dev/null 2>&1 || need+=(perl)   # OpenSSL's Configure
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
