@@ -185,18 +185,8 @@ impl AssetTable {
 type Rows = Vec<(usize, BTreeMap<String, String>)>;
 
 fn read_csv(path: &Path, report: &mut LoadReport) -> Result<Rows, EnrichError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| EnrichError::invalid(path, e.to_string()))?;
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| EnrichError::invalid(path, e.to_string()))?
-        .iter()
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let (mut rdr, raw) = super::open_csv(path)?;
+    let headers: Vec<String> = raw.iter().map(str::to_ascii_lowercase).collect();
     if !headers.iter().any(|h| h == "ip" || h == "hostname") {
         return Err(EnrichError::invalid(
             path,

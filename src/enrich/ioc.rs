@@ -289,16 +289,7 @@ impl IocTable {
     }
 
     fn load_csv(&mut self, path: &Path, report: &mut LoadReport) -> Result<(), EnrichError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_path(path)
-            .map_err(|e| EnrichError::invalid(path, e.to_string()))?;
-        let headers = rdr
-            .headers()
-            .map_err(|e| EnrichError::invalid(path, e.to_string()))?
-            .clone();
+        let (mut rdr, headers) = super::open_csv(path)?;
         let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
         let Some(ind) = col("indicator") else {
             return Err(EnrichError::invalid(

@@ -250,16 +250,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 /// Compiles a CSV of networks (header: [`CSV_COLUMNS`]) into a GeoIP2-City-style database with
 /// the ASN fields alongside. Malformed rows are reported with their line and skipped.
 pub fn compile_csv(path: &Path) -> Result<(Vec<u8>, LoadReport), EnrichError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| EnrichError::invalid(path, e.to_string()))?;
-    let headers = rdr
-        .headers()
-        .map_err(|e| EnrichError::invalid(path, e.to_string()))?
-        .clone();
+    let (mut rdr, headers) = super::open_csv(path)?;
     let col = |name: &str| headers.iter().position(|h| h == name);
     let Some(network_col) = col("network") else {
         return Err(EnrichError::invalid(

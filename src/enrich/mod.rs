@@ -498,6 +498,24 @@ pub(crate) fn parent_of(field: &str) -> &str {
     field.rsplit_once('.').map_or(field, |(p, _)| p)
 }
 
+/// Opens a CSV list or inventory (`#` comments, trimmed cells, rows of any length) and reads its
+/// header row; errors name the file.
+pub(crate) fn open_csv(
+    path: &Path,
+) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), EnrichError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| EnrichError::invalid(path, e.to_string()))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| EnrichError::invalid(path, e.to_string()))?
+        .clone();
+    Ok((rdr, headers))
+}
+
 /// How a file is read, from its extension.
 pub(crate) fn extension(path: &Path) -> String {
     path.extension()

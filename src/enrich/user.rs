@@ -37,18 +37,8 @@ impl UserTable {
     }
 
     fn load_csv(&mut self, path: &Path, report: &mut LoadReport) -> Result<(), EnrichError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_path(path)
-            .map_err(|e| EnrichError::invalid(path, e.to_string()))?;
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| EnrichError::invalid(path, e.to_string()))?
-            .iter()
-            .map(str::to_ascii_lowercase)
-            .collect();
+        let (mut rdr, raw) = super::open_csv(path)?;
+        let headers: Vec<String> = raw.iter().map(str::to_ascii_lowercase).collect();
         let Some(name_col) = headers.iter().position(|h| h == "name") else {
             return Err(EnrichError::invalid(
                 path,
