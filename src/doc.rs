@@ -358,47 +358,28 @@ pub fn lossy(b: &[u8]) -> Cow<'_, str> {
 
 /// Writes `s` as a JSON string with escapes.
 ///
-/// Eight bytes at a time: a word with nothing to escape is skipped whole; in a word with something
-/// to escape, the SWAR mask's lowest flagged byte is the first one that needs it (false positives
-/// of the zero-byte test only ever sit above a true one), so the clean run before it is copied at
-/// once and scanning resumes right after it. XML and JSON originals, with a quote every few words,
-/// cost one step per escape instead of one per byte.
+/// Sixteen bytes at a time (`crate::scan`): a chunk with nothing to escape is skipped whole; in
+/// one with escapes, each flagged byte is taken from the chunk's mask, the clean run before it
+/// copied at once. XML and JSON originals, with a quote every few words, cost one step per
+/// escape; short values (most fields) take one padded chunk.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while let Some(word) = bytes.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let mask = escape_mask(u64::from_le_bytes(w));
-        if mask == 0 {
-            i += 8;
-            continue;
+    let mut at = 0;
+    while at < bytes.len() {
+        // Padding with `a` flags nothing, so a tail's mask only has real bytes in it.
+        let (c, _) = crate::scan::chunk(bytes, at, b'a');
+        let mut mask = crate::scan::json_escape(&c);
+        while mask != 0 {
+            let j = at + mask.trailing_zeros() as usize;
+            out.extend_from_slice(&bytes[start..j]);
+            push_escape(out, bytes[j]);
+            start = j + 1;
+            mask &= mask - 1;
         }
-        let j = i + (mask.trailing_zeros() / 8) as usize;
-        out.extend_from_slice(&bytes[start..j]);
-        push_escape(out, bytes[j]);
-        start = j + 1;
-        i = j + 1;
-    }
-    // The last 0–7 bytes: one word padded with a byte that never needs escaping, so short values
-    // (most fields) take one mask test instead of a comparison per byte.
-    while i < bytes.len() {
-        let rest = &bytes[i..];
-        let mut w = [b'a'; 8];
-        let n = rest.len().min(8);
-        w[..n].copy_from_slice(&rest[..n]);
-        let mask = escape_mask(u64::from_le_bytes(w));
-        let j = i + (mask.trailing_zeros() / 8) as usize;
-        if mask == 0 || j >= bytes.len() {
-            break;
-        }
-        out.extend_from_slice(&bytes[start..j]);
-        push_escape(out, bytes[j]);
-        start = j + 1;
-        i = j + 1;
+        at += crate::scan::CHUNK;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -423,17 +404,6 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
             HEX[usize::from(b & 0xf)],
         ]),
     }
-}
-
-/// High bit set in every byte of `w` that is a control character, `"` or `\\` (the classic SWAR
-/// tests: a byte below 0x20, or a byte equal to a constant after XOR makes it zero). Bytes above
-/// the first flagged one may be flagged falsely; the first one never is.
-fn escape_mask(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    below_space | zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// Writes RFC 3339 with the offset; sub-second digits in groups of three, only when non-zero.

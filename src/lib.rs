@@ -19,6 +19,7 @@ pub mod outputs;
 pub mod parse;
 pub mod pipeline;
 pub mod readiness;
+pub mod scan;
 pub mod source_type;
 pub mod systemd;
 pub mod tls;
