@@ -244,6 +244,29 @@ impl Doc {
             .map(|(_, v)| v)
     }
 
+    /// The current value of each of `keys`, in one pass over the fields (a `get` per key walks
+    /// them once each). Keys are first filtered by length, so most fields cost one bit test.
+    pub fn get_each<const N: usize>(&self, keys: [&str; N]) -> [Option<&Value>; N] {
+        let mut found: [Option<&Value>; N] = [None; N];
+        let lengths = keys.iter().fold(0u64, |m, k| m | 1u64 << k.len().min(63));
+        let mut left = N;
+        for (k, v) in self.fields.iter().rev() {
+            if lengths & 1u64 << k.len().min(63) == 0 {
+                continue;
+            }
+            for (want, slot) in keys.iter().zip(found.iter_mut()) {
+                if slot.is_none() && k.as_ref() == *want {
+                    *slot = Some(v);
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        found
+    }
+
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(Value::as_str)
     }
@@ -364,6 +387,20 @@ pub fn lossy(b: &[u8]) -> Cow<'_, str> {
 /// escape; short values (most fields) take one padded chunk.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if bytes.len() <= crate::scan::CHUNK {
+        // Most values: one chunk with nothing to escape, written whole (a fixed-size copy) and
+        // cut back to length.
+        let c = crate::scan::short(bytes, b'a');
+        if crate::scan::json_escape(&c) == 0 {
+            out.reserve(crate::scan::CHUNK + 2);
+            out.push(b'"');
+            let at = out.len();
+            out.extend_from_slice(&c);
+            out.truncate(at + bytes.len());
+            out.push(b'"');
+            return;
+        }
+    }
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -558,6 +595,23 @@ mod tests {
         d.insert("b", 4);
         let v = d.to_json();
         assert_eq!(v, serde_json::json!({"a":{"b":2,"c":{"d":3}},"b":4}));
+    }
+
+    #[test]
+    fn get_each_finds_the_last_value_of_each_key_in_one_pass() {
+        let mut d = Doc::new();
+        d.insert("host.name", "a");
+        d.insert("event.kind", "event");
+        d.insert("host.name", "b");
+        d.insert("host.hostx", 1);
+        let [name, kind, missing, same_len] =
+            d.get_each(["host.name", "event.kind", "user.name", "host.host"]);
+        assert_eq!(name, Some(&Value::from("b")));
+        assert_eq!(kind, Some(&Value::from("event")));
+        assert_eq!((missing, same_len), (None, None));
+        for k in ["host.name", "event.kind", "user.name"] {
+            assert_eq!(d.get_each([k])[0], d.get(k), "{k}");
+        }
     }
 
     #[test]

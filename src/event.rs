@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::doc::Value;
 use crate::pipeline::ack::AckRef;
 use crate::source_type::SourceType;
 
@@ -185,15 +186,16 @@ impl KeyInterner {
         a
     }
 
-    /// The keys of a document.
-    pub fn keys(&mut self, doc: &crate::doc::Doc) -> RecordKeys {
+    /// The keys of a document, from the values of `host.name`, `host.hostname`, `event.dataset`
+    /// and `panw.panos.type` (as `Doc::get_each` returns them).
+    pub fn keys(&mut self, [name, hostname, dataset, log_type]: [Option<&Value>; 4]) -> RecordKeys {
+        fn text(v: Option<&Value>) -> Option<&str> {
+            v.and_then(Value::as_str)
+        }
         RecordKeys {
-            host: doc
-                .get_str("host.name")
-                .or_else(|| doc.get_str("host.hostname"))
-                .map(|v| self.get(v)),
-            dataset: doc.get_str("event.dataset").map(|v| self.get(v)),
-            log_type: doc.get_str("panw.panos.type").map(|v| self.get(v)),
+            host: text(name).or(text(hostname)).map(|v| self.get(v)),
+            dataset: text(dataset).map(|v| self.get(v)),
+            log_type: text(log_type).map(|v| self.get(v)),
         }
     }
 }

@@ -371,16 +371,19 @@ fn main() -> ExitCode {
             if let Some(tz) = timezone {
                 pipeline.normalize.timezone = tz;
             }
+            // Batches (hundreds of KB) are larger than the buffer, so BufWriter hands them to
+            // the file directly instead of copying them; the buffer gathers small batches only.
+            const OUT_BUFFER: usize = 64 << 10;
             let result = match &output {
                 Some(path) => std::fs::File::create(path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
                     .and_then(|f| {
-                        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                        let mut w = std::io::BufWriter::with_capacity(OUT_BUFFER, f);
                         sluice::cli::normalize::run(&files, &mut w, &pipeline)
                     }),
                 None => {
                     let stdout = std::io::stdout();
-                    let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                    let mut w = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
                     let r = sluice::cli::normalize::run(&files, &mut w, &pipeline);
                     let _ = w.flush();
                     r

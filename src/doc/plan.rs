@@ -88,19 +88,28 @@ fn shape_hash(fields: &[(Key, Value)]) -> u64 {
     let mut h: u64 = fields.len() as u64;
     for (k, _) in fields {
         let b = k.as_bytes();
-        let head = load8(b);
-        let tail = load8(&b[b.len().saturating_sub(8)..]);
+        let (head, tail) = ends8(b);
         h = (h.rotate_left(5) ^ head ^ tail.rotate_left(29) ^ b.len() as u64)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     h ^ (h >> 31)
 }
 
-fn load8(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
+/// The first and the last eight bytes of a key as integers (the whole key, twice, when shorter).
+/// Fixed-size loads: a variable-length copy into a padded word was a `memcpy` call per key.
+fn ends8(b: &[u8]) -> (u64, u64) {
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    match (b.get(..8), b.get(b.len().saturating_sub(8)..)) {
+        (Some(head), Some(tail)) if b.len() >= 8 => (word(head), word(tail)),
+        _ => {
+            let x = b.iter().fold(0u64, |x, &c| x << 8 | u64::from(c));
+            (x, x)
+        }
+    }
 }
 
 /// Builds the plan for `fields`. Keys are visited in path order, so each key shares its open

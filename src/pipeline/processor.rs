@@ -395,7 +395,14 @@ fn push_record(
     received: DateTime<Utc>,
     keys: &mut KeyInterner,
 ) {
-    let timestamp = match doc.get("@timestamp") {
+    let [ts, name, hostname, dataset, log_type] = doc.get_each([
+        "@timestamp",
+        "host.name",
+        "host.hostname",
+        "event.dataset",
+        "panw.panos.type",
+    ]);
+    let timestamp = match ts {
         Some(Value::Time(t)) => t.with_timezone(&Utc),
         _ => received,
     };
@@ -407,7 +414,7 @@ fn push_record(
         range: start..end,
         source_type,
         timestamp,
-        keys: keys.keys(doc),
+        keys: keys.keys([name, hostname, dataset, log_type]),
     });
 }
 
