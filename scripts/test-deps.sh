@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use, when they are missing. Safe to run again.
 set -euo pipefail
-# What building Sluice needs (C toolchain, perl).
+# What building Sluice needs (C toolchain, libssl-dev).
 bash "$(dirname "$0")/build-deps.sh"
 need=()
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)

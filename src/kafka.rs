@@ -125,6 +125,21 @@ mod tests {
         assert_eq!(c.get("linger.ms"), Some("7"));
     }
 
+    /// The build links librdkafka with OpenSSL (TLS, SCRAM) and its compression libraries; a
+    /// change of the rdkafka features or of the OpenSSL linking must not lose any of them.
+    #[test]
+    fn librdkafka_is_built_with_tls_scram_and_compression() {
+        let features = ClientConfig::new()
+            .create_native_config()
+            .unwrap()
+            .get("builtin.features")
+            .unwrap();
+        let features: Vec<&str> = features.split(',').collect();
+        for f in ["ssl", "sasl_scram", "gzip", "zstd", "lz4"] {
+            assert!(features.contains(&f), "{f} missing from {features:?}");
+        }
+    }
+
     #[test]
     fn a_missing_password_file_is_named() {
         let sasl = KafkaSasl {
