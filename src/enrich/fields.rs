@@ -1,9 +1,12 @@
 //! The input fields of all enrichers, found in a record in one pass.
 //!
 //! `Doc::get` scans the record once per key; with a dozen input fields that would be a dozen scans.
-//! Here each record field is checked once, first against a bit map of the wanted keys' (length,
-//! last byte) pairs, which rejects nearly every other key without comparing a byte (a mask of the
-//! lengths alone let through most keys: `source.ip` and `event.kind` are both short).
+//! Here each record field is classified once against the union of every enricher's fields. A key
+//! is reduced to a small fingerprint (its length, first byte and last two bytes), hashed into a
+//! table of [`SLOTS`] bytes built with the configuration: an empty slot rejects the key without
+//! comparing it (nearly every key of a record: W1 records have 40–60 fields and 0–3 wanted ones);
+//! a used slot names the few wanted keys with that hash, compared in full. The multiplier of the
+//! hash is chosen at build time so that the wanted keys fall in distinct slots where it can.
 
 use crate::doc::{Doc, Value};
 
@@ -12,19 +15,67 @@ use super::EnrichError;
 /// Distinct input fields over all enrichers.
 pub const CAP: usize = 64;
 
-#[derive(Debug, Default)]
+/// Table size (a power of two): with at most [`CAP`] wanted keys, at most 1 in 16 slots is used,
+/// so about 1 other key in 16 is compared in full (fewer in practice: most differ in fingerprint).
+const SLOTS: usize = 1024;
+const SHIFT: u32 = 64 - SLOTS.trailing_zeros();
+
+#[derive(Debug)]
 pub struct FieldSet {
-    names: Vec<String>,
-    /// Bit [`bit`] set: some wanted key has that length and last byte.
-    filter: [u64; 16],
-    /// Indices of the names, by length (63 stands for 63 and longer).
-    by_len: Vec<Vec<usize>>,
+    names: Vec<Box<[u8]>>,
+    /// Per hash slot: 0 when no wanted key hashes there, else 1 + its index in `buckets`.
+    table: Box<[u8; SLOTS]>,
+    /// The wanted keys (indices into `names`) sharing a slot; almost always one.
+    buckets: Vec<Vec<u8>>,
+    /// The hash's multiplier (odd).
+    seed: u64,
+}
+
+impl Default for FieldSet {
+    fn default() -> Self {
+        FieldSet {
+            names: Vec::new(),
+            table: Box::new([0; SLOTS]),
+            buckets: Vec::new(),
+            seed: SEEDS[0],
+        }
+    }
+}
+
+/// Multipliers tried, in order, for a table without shared slots (odd, well mixed).
+const SEEDS: [u64; 8] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xC2B2_AE3D_27D4_EB4F,
+    0x1656_67B1_9E37_79F9,
+    0xD6E8_FEB8_6659_FD93,
+    0xFF51_AFD7_ED55_8CCD,
+    0xC4CE_B9FE_1A85_EC53,
+    0x8CB9_2BA7_2F3D_8DD7,
+    0x2545_F491_4F6C_DD1D,
+];
+
+/// A key's fingerprint: length, first byte and last two bytes.
+#[inline]
+fn fingerprint(b: &[u8]) -> u64 {
+    let n = b.len();
+    let first = b.first().copied().unwrap_or(0);
+    let tail = match n {
+        0 => 0,
+        1 => u64::from(b[0]),
+        _ => u64::from(u16::from_le_bytes([b[n - 2], b[n - 1]])),
+    };
+    (n as u64) | (u64::from(first) << 32) | (tail << 40)
+}
+
+#[inline]
+fn slot(fp: u64, seed: u64) -> usize {
+    (fp.wrapping_mul(seed) >> SHIFT) as usize
 }
 
 impl FieldSet {
     /// The index of `name`, added if new.
     pub fn add(&mut self, name: &str) -> Result<usize, EnrichError> {
-        if let Some(i) = self.names.iter().position(|n| n == name) {
+        if let Some(i) = self.names.iter().position(|n| **n == *name.as_bytes()) {
             return Ok(i);
         }
         if self.names.len() == CAP {
@@ -32,35 +83,66 @@ impl FieldSet {
                 "pipeline.enrich: more than {CAP} distinct input fields"
             )));
         }
-        let b = bit(name);
-        self.filter[b / 64] |= 1 << (b % 64);
-        let len = name.len().min(63);
-        if self.by_len.len() <= len {
-            self.by_len.resize_with(len + 1, Vec::new);
-        }
-        self.by_len[len].push(self.names.len());
-        self.names.push(name.to_owned());
+        self.names.push(name.as_bytes().into());
+        self.rebuild();
         Ok(self.names.len() - 1)
+    }
+
+    /// Fills the table with the first multiplier that gives every distinct fingerprint its own
+    /// slot (the last one tried if none does: shared slots are only compared more often).
+    fn rebuild(&mut self) {
+        let fps: Vec<u64> = self.names.iter().map(|n| fingerprint(n)).collect();
+        let mut best = (usize::MAX, SEEDS[0]);
+        for seed in SEEDS {
+            let mut used = std::collections::HashMap::<usize, u64>::new();
+            let clashes = fps
+                .iter()
+                .filter(|&&fp| *used.entry(slot(fp, seed)).or_insert(fp) != fp)
+                .count();
+            if clashes < best.0 {
+                best = (clashes, seed);
+            }
+            if clashes == 0 {
+                break;
+            }
+        }
+        self.seed = best.1;
+        self.table.fill(0);
+        self.buckets.clear();
+        for (i, &fp) in fps.iter().enumerate() {
+            let s = slot(fp, self.seed);
+            if self.table[s] == 0 {
+                self.buckets.push(Vec::new());
+                // At most CAP (64) buckets: fits in a byte with the +1.
+                self.table[s] = self.buckets.len() as u8;
+            }
+            self.buckets[usize::from(self.table[s]) - 1].push(i as u8);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 
+    /// The index of the wanted field named `key`, if it is one.
+    #[inline]
+    pub fn classify(&self, key: &str) -> Option<usize> {
+        let b = key.as_bytes();
+        let t = self.table[slot(fingerprint(b), self.seed)];
+        if t == 0 {
+            return None;
+        }
+        self.buckets[usize::from(t) - 1]
+            .iter()
+            .map(|&i| usize::from(i))
+            .find(|&i| *self.names[i] == *b)
+    }
+
     /// The current value of every wanted field (the last write of a key wins, as in `Doc::get`).
     pub fn scan<'d>(&self, doc: &'d Doc) -> [Option<&'d Value>; CAP] {
         let mut found = [None; CAP];
         for (k, v) in doc.iter() {
-            let b = bit(k);
-            if self.filter[b / 64] & (1 << (b % 64)) == 0 {
-                continue;
-            }
-            let len = k.len().min(63);
-            // The filter folds lengths: a longer key may share a bit with a wanted one.
-            let Some(same_len) = self.by_len.get(len) else {
-                continue;
-            };
-            if let Some(&i) = same_len.iter().find(|&&i| self.names[i] == k) {
+            if let Some(i) = self.classify(k) {
                 found[i] = Some(v);
             }
         }
@@ -68,8 +150,121 @@ impl FieldSet {
     }
 }
 
-/// A key's place in the filter: 5 bits of its length, 5 of its last byte.
-fn bit(key: &str) -> usize {
-    let last = key.as_bytes().last().copied().unwrap_or(0);
-    ((key.len() & 31) << 5) | (usize::from(last) & 31)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WANTED: [&str; 17] = [
+        "source.ip",
+        "destination.ip",
+        "client.ip",
+        "server.ip",
+        "host.ip",
+        "url.domain",
+        "url.full",
+        "dns.question.name",
+        "destination.domain",
+        "file.hash.md5",
+        "file.hash.sha1",
+        "file.hash.sha256",
+        "process.hash.md5",
+        "process.hash.sha1",
+        "process.hash.sha256",
+        "host.name",
+        "host.hostname",
+    ];
+
+    fn set(names: &[&str]) -> FieldSet {
+        let mut s = FieldSet::default();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(s.add(n).unwrap(), i);
+        }
+        s
+    }
+
+    #[test]
+    fn configured_fields_are_found_and_others_are_not() {
+        let s = set(&WANTED);
+        for (i, n) in WANTED.iter().enumerate() {
+            assert_eq!(s.classify(n), Some(i), "{n}");
+        }
+        // Same length and ends, other fields, prefixes, nested and dotted variants.
+        for other in [
+            "user.name",
+            "event.type",
+            "source.port",
+            "source.i",
+            "source.ipp",
+            "source",
+            "source.ip.x",
+            "xsource.ip",
+            "Source.ip",
+            "source_ip",
+            "host.os.name",
+            "file.hash.md4",
+            "url",
+            "",
+            "p",
+            "ip",
+            "related.ip",
+            "source.geo.ip",
+            "threat.enrichments",
+            "tags",
+        ] {
+            assert_eq!(s.classify(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn adding_a_name_twice_keeps_its_index_and_short_names_work() {
+        let mut s = set(&["a", "ab", "source.ip"]);
+        assert_eq!(s.add("ab").unwrap(), 1);
+        assert_eq!(s.classify("a"), Some(0));
+        assert_eq!(s.classify("ab"), Some(1));
+        assert_eq!(s.classify("b"), None);
+        assert_eq!(s.classify("ba"), None);
+        assert_eq!(s.classify(""), None);
+        assert_eq!(s.add("").unwrap(), 3);
+        assert_eq!(s.classify(""), Some(3));
+    }
+
+    #[test]
+    fn keys_sharing_a_fingerprint_are_told_apart() {
+        // Same length, first byte and last two bytes: one slot, compared in full.
+        let s = set(&["source.ip", "shadows.ip", "sxxxxxx.ip", "s-------ip"]);
+        assert_eq!(s.classify("source.ip"), Some(0));
+        assert_eq!(s.classify("shadows.ip"), Some(1));
+        assert_eq!(s.classify("sxxxxxx.ip"), Some(2));
+        assert_eq!(s.classify("s-------ip"), Some(3));
+        assert_eq!(s.classify("syyyyyy.ip"), None);
+        assert_eq!(s.classify("server.ip"), None);
+    }
+
+    #[test]
+    fn up_to_cap_names_and_then_an_error() {
+        let names: Vec<String> = (0..CAP).map(|i| format!("labels.f{i}.ip")).collect();
+        let mut s = FieldSet::default();
+        for n in &names {
+            s.add(n).unwrap();
+        }
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(s.classify(n), Some(i));
+        }
+        assert_eq!(s.classify("labels.f64.ip"), None);
+        assert!(s.add("one.more").is_err());
+    }
+
+    #[test]
+    fn scan_takes_the_last_write_of_each_wanted_key() {
+        let s = set(&["source.ip", "host.name"]);
+        let mut d = Doc::new();
+        d.insert("source.ip", "1.2.3.4");
+        d.insert("user.name", "alice");
+        d.insert("host.name".to_owned(), "web01");
+        d.insert("source.ip", "5.6.7.8");
+        let found = s.scan(&d);
+        assert_eq!(found[0].and_then(Value::as_str), Some("5.6.7.8"));
+        assert_eq!(found[1].and_then(Value::as_str), Some("web01"));
+        assert!(found[2..].iter().all(Option::is_none));
+    }
 }

@@ -153,7 +153,14 @@ impl MmRecord<'_> {
                 .map(Cow::Borrowed),
             name(&self.continent).map(Cow::Borrowed),
             match (country_iso, region.and_then(|r| r.iso_code)) {
-                (Some(c), Some(r)) => Some(Cow::Owned(format!("{c}-{r}"))),
+                // Built by hand: `format!` was a tenth of a first lookup's cost.
+                (Some(c), Some(r)) => {
+                    let mut s = String::with_capacity(c.len() + 1 + r.len());
+                    s.push_str(c);
+                    s.push('-');
+                    s.push_str(r);
+                    Some(Cow::Owned(s))
+                }
                 _ => None,
             },
             region
