@@ -198,37 +198,52 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
     false
 }
 
-/// The next `<` at or after `from`. Most gaps between tags are a few bytes, where a plain loop
-/// beats setting up a vectorised search; long texts (script blocks) still get memchr.
+/// The next `<` at or after `from`. Most gaps between tags are a few bytes: the first 32 bytes
+/// are checked a chunk at a time (`crate::scan`), long texts (script blocks) still get memchr.
 fn next_lt(b: &[u8], from: usize) -> Option<usize> {
-    let rest = b.get(from..)?;
-    let head = rest.len().min(32);
-    match rest[..head].iter().position(|&c| c == b'<') {
-        Some(i) => Some(from + i),
-        None => memchr::memchr(b'<', &rest[head..]).map(|i| from + head + i),
+    let mut at = from;
+    for _ in 0..2 {
+        if at >= b.len() {
+            return None;
+        }
+        let (c, _) = crate::scan::chunk(b, at, b' ');
+        let m = crate::scan::eq2(&c, b'<', b'<');
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize);
+        }
+        at += crate::scan::CHUNK;
     }
+    memchr::memchr(b'<', b.get(at..)?).map(|i| at + i)
 }
 
 /// Index of the `>` closing the tag that starts at `from`, skipping quoted attribute values;
-/// `None` for a `<` inside the tag or no end. A byte loop: tags are short, and vectorised search
-/// costs more than it saves on a few dozen bytes.
+/// `None` for a `<` inside the tag or no end. A chunk at a time (`crate::scan`): only the bytes
+/// that matter here (`<`, `>` and quotes) are visited.
 fn tag_end(b: &[u8], from: usize) -> Option<usize> {
     let mut quote = 0u8;
-    for (i, &c) in b.iter().enumerate().skip(from) {
-        if quote != 0 {
-            if c == quote {
-                quote = 0;
-            } else if c == b'<' {
-                return None;
+    let mut at = from;
+    while at < b.len() {
+        let (c, _) = crate::scan::chunk(b, at, b' ');
+        let mut m = crate::scan::eq2(&c, b'>', b'<') | crate::scan::eq2(&c, b'"', b'\'');
+        while m != 0 {
+            let i = at + m.trailing_zeros() as usize;
+            m &= m - 1;
+            let ch = b[i];
+            if quote != 0 {
+                if ch == quote {
+                    quote = 0;
+                } else if ch == b'<' {
+                    return None;
+                }
+                continue;
             }
-            continue;
+            match ch {
+                b'>' => return Some(i),
+                b'<' => return None,
+                _ => quote = ch,
+            }
         }
-        match c {
-            b'>' => return Some(i),
-            b'"' | b'\'' => quote = c,
-            b'<' => return None,
-            _ => {}
-        }
+        at += crate::scan::CHUNK;
     }
     None
 }

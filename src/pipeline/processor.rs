@@ -333,7 +333,11 @@ impl Processor {
         doc.insert("ecs.version", ECS_VERSION);
         doc.insert("sluice.input", &*origin.input);
         doc.insert("sluice.source_type", source_type.as_str());
-        doc.insert("sluice.confidence", f64::from(confidence));
+        // The f32 score as its shortest decimal (0.9, not 0.8999999761581421).
+        doc.insert(
+            "sluice.confidence",
+            (f64::from(confidence) * 1e6).round() / 1e6,
+        );
         if let Some(f) = &origin.file {
             doc.insert("log.file.path", &**f);
         }
