@@ -89,7 +89,7 @@ impl FieldSet {
     }
 
     /// Fills the table with the first multiplier that gives every distinct fingerprint its own
-    /// slot (the last one tried if none does: shared slots are only compared more often).
+    /// slot (the one with the fewest shared slots if none does: those are only compared more often).
     fn rebuild(&mut self) {
         let fps: Vec<u64> = self.names.iter().map(|n| fingerprint(n)).collect();
         let mut best = (usize::MAX, SEEDS[0]);
