@@ -31,25 +31,35 @@ pub fn chunk(bytes: &[u8], at: usize, pad: u8) -> ([u8; CHUNK], usize) {
     }
 }
 
-/// The first 16 bytes of `b` (all of it when shorter, padded with `pad`), with fixed-size copies:
-/// two overlapping 8- or 4-byte copies instead of a `memcpy` call of a variable length, which
-/// costs more than the scan of a short field.
+/// The first 16 bytes of `b` (all of it when shorter, padded with `pad`), built in registers:
+/// two overlapping 8-, 4- or 1-byte loads shifted into place, instead of a `memcpy` call of a
+/// variable length, which costs more than the scan of a short field. Writing the pieces into a
+/// stack array and reading it back as one 16-byte vector would stall: the processor cannot
+/// forward several narrower stores to one wider load (measured: the load after such a copy took
+/// 29 % of `write_json_str`'s samples).
 #[inline(always)]
 pub fn short(b: &[u8], pad: u8) -> [u8; CHUNK] {
-    let mut w = [pad; CHUNK];
     let n = b.len().min(CHUNK);
-    if n >= 8 {
-        w[..8].copy_from_slice(&b[..8]);
-        w[n - 8..n].copy_from_slice(&b[n - 8..n]);
+    let v: u128 = if n >= 8 {
+        let lo = u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
+        let hi = u64::from_le_bytes(b[n - 8..n].try_into().unwrap_or([0; 8]));
+        // The two reads overlap on the same bytes at the same positions, so OR joins them.
+        u128::from(lo) | u128::from(hi) << ((n - 8) * 8)
     } else if n >= 4 {
-        w[..4].copy_from_slice(&b[..4]);
-        w[n - 4..n].copy_from_slice(&b[n - 4..n]);
+        let lo = u32::from_le_bytes(b[..4].try_into().unwrap_or([0; 4]));
+        let hi = u32::from_le_bytes(b[n - 4..n].try_into().unwrap_or([0; 4]));
+        u128::from(lo) | u128::from(hi) << ((n - 4) * 8)
+    } else if n > 0 {
+        // 1-3 bytes: the first, middle and last cover them all.
+        u128::from(b[0])
+            | u128::from(b[n / 2]) << (n / 2 * 8)
+            | u128::from(b[n - 1]) << ((n - 1) * 8)
     } else {
-        for (x, &y) in w.iter_mut().zip(b) {
-            *x = y;
-        }
-    }
-    w
+        0
+    };
+    let pads = u128::from_le_bytes([pad; CHUNK]);
+    let tail = if n == CHUNK { 0 } else { !0u128 << (n * 8) };
+    (v | pads & tail).to_le_bytes()
 }
 
 /// Bit `i` set when `c[i]` is `a` or `b`.
