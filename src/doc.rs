@@ -385,6 +385,7 @@ pub fn lossy(b: &[u8]) -> Cow<'_, str> {
 /// one with escapes, each flagged byte is taken from the chunk's mask, the clean run before it
 /// copied at once. XML and JSON originals, with a quote every few words, cost one step per
 /// escape; short values (most fields) take one padded chunk.
+#[inline]
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     if bytes.len() <= crate::scan::CHUNK {
@@ -401,6 +402,13 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
             return;
         }
     }
+    write_long_json_str(out, bytes);
+}
+
+/// `write_json_str` for values longer than a chunk or with something to escape: out of line, so
+/// the short path stays small enough to inline where values are written.
+#[inline(never)]
+fn write_long_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -445,29 +453,32 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
 
 /// Writes RFC 3339 with the offset; sub-second digits in groups of three, only when non-zero.
 pub fn write_rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
-    fn two(out: &mut Vec<u8>, v: u32) {
-        out.push(b'0' + (v / 10 % 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
+    /// Two digits of `v` and then `sep` (0 for none) at `b[*i..]`.
+    fn two(b: &mut [u8; 40], i: &mut usize, v: u32, sep: u8) {
+        b[*i] = b'0' + (v / 10 % 10) as u8;
+        b[*i + 1] = b'0' + (v % 10) as u8;
+        b[*i + 2] = sep;
+        *i += if sep == 0 { 2 } else { 3 };
     }
-    let year = t.year();
+    // The local date and time once: each accessor of a `DateTime<FixedOffset>` adds the offset
+    // again. Digits go into a stack buffer and out in one copy, not a capacity check per byte.
+    let n = t.naive_local();
+    let mut b = [0u8; 40];
+    let mut i = 0;
+    let year = n.year();
     if (0..=9999).contains(&year) {
         let y = year as u32;
-        two(out, y / 100);
-        two(out, y % 100);
+        two(&mut b, &mut i, y / 100, 0);
+        two(&mut b, &mut i, y % 100, b'-');
     } else {
-        let _ = write!(out, "{:+06}", year);
+        let _ = write!(out, "{:+06}-", year);
     }
-    out.push(b'-');
-    two(out, t.month());
-    out.push(b'-');
-    two(out, t.day());
-    out.push(b'T');
-    two(out, t.hour());
-    out.push(b':');
-    two(out, t.minute());
-    out.push(b':');
-    two(out, t.second());
-    let nanos = t.nanosecond() % 1_000_000_000;
+    two(&mut b, &mut i, n.month(), b'-');
+    two(&mut b, &mut i, n.day(), b'T');
+    two(&mut b, &mut i, n.hour(), b':');
+    two(&mut b, &mut i, n.minute(), b':');
+    two(&mut b, &mut i, n.second(), 0);
+    let nanos = n.nanosecond() % 1_000_000_000;
     if nanos != 0 {
         let (value, digits) = if nanos % 1_000_000 == 0 {
             (nanos / 1_000_000, 3)
@@ -476,26 +487,26 @@ pub fn write_rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
         } else {
             (nanos, 9)
         };
-        // By hand: `write!` costs more than the rest of the timestamp together.
-        let mut buf = [b'0'; 9];
+        b[i] = b'.';
         let mut v = value;
-        for slot in buf[..digits].iter_mut().rev() {
+        for slot in b[i + 1..i + 1 + digits].iter_mut().rev() {
             *slot = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        out.push(b'.');
-        out.extend_from_slice(&buf[..digits]);
+        i += 1 + digits;
     }
     let off = t.offset().local_minus_utc();
     if off == 0 {
-        out.push(b'Z');
+        b[i] = b'Z';
+        i += 1;
     } else {
-        out.push(if off < 0 { b'-' } else { b'+' });
+        b[i] = if off < 0 { b'-' } else { b'+' };
+        i += 1;
         let a = off.unsigned_abs();
-        two(out, a / 3600);
-        out.push(b':');
-        two(out, a % 3600 / 60);
+        two(&mut b, &mut i, a / 3600, b':');
+        two(&mut b, &mut i, a % 3600 / 60, 0);
     }
+    out.extend_from_slice(&b[..i]);
 }
 
 #[cfg(test)]
@@ -630,11 +641,23 @@ mod tests {
     }
 
     #[test]
-    fn sub_second_digits_match_chrono() {
-        let base = FixedOffset::west_opt(5 * 3600)
-            .unwrap()
-            .with_ymd_and_hms(2024, 12, 31, 23, 59, 58)
-            .unwrap();
+    fn timestamps_match_chrono() {
+        for (offset, year) in [
+            (-5 * 3600, 2024),
+            (0, 1970),
+            (5 * 3600 + 1800, 999),
+            (-(9 * 3600 + 45 * 60), 9999),
+            (14 * 3600, 2),
+        ] {
+            let base = FixedOffset::east_opt(offset)
+                .unwrap()
+                .with_ymd_and_hms(year, 12, 31, 23, 59, 58)
+                .unwrap();
+            check_nanos(base);
+        }
+    }
+
+    fn check_nanos(base: chrono::DateTime<FixedOffset>) {
         for nanos in [
             0,
             7_000_000,
