@@ -12,6 +12,7 @@ pub mod enrich;
 pub mod event;
 pub mod framing;
 pub mod inputs;
+pub mod ip;
 pub mod kafka;
 pub mod metrics;
 pub mod normalize;

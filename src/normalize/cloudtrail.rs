@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
@@ -17,6 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::doc::{Doc, Related, Value};
+use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
 
 /// A CloudTrail log file: `{"Records": [event, …]}`.
@@ -306,7 +306,7 @@ impl Event<'_> {
         if let Some(src) = self.source_ip_address.as_deref().filter(|s| !s.is_empty()) {
             // Like Elastic: the text always in source.address, and in source.ip when an address.
             doc.insert("source.address", src);
-            if src.parse::<IpAddr>().is_ok() {
+            if parse_ip(src).is_some() {
                 doc.insert("source.ip", src);
                 doc.add_related(Related::Ip, src);
             }

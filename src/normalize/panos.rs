@@ -7,12 +7,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 
 use crate::doc::{Doc, Related, Value};
+use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::panos::{split_fields, Conversion, Layout, LogType, OutcomeRule, PanosSchema};
 
@@ -564,7 +564,11 @@ fn write_columns<'a>(
             skip[n * 2 + 1] = port;
         }
     }
-    let mut seen = Seen::default();
+    // Room for the usual related values (addresses, users) without growing one by one.
+    let mut seen = Seen {
+        related: Vec::with_capacity(8),
+        ..Seen::default()
+    };
     for m in &layout.maps {
         let Some(raw) = fields.get(m.index) else {
             break;
@@ -629,8 +633,8 @@ fn convert<'a>(
         },
         Conversion::Ip => {
             let v = v.trim();
-            match v.parse::<IpAddr>() {
-                Ok(ip) => {
+            match parse_ip(v) {
+                Some(ip) => {
                     doc.insert(m.key, v);
                     if let Some(kind) = m.related {
                         seen.relate(kind, v);
@@ -639,12 +643,12 @@ fn convert<'a>(
                         seen.source_ip_v6 = Some(ip.is_ipv6());
                     }
                 }
-                Err(_) => put_str(doc, m.fallback, v),
+                None => put_str(doc, m.fallback, v),
             }
         }
         Conversion::IpAlt => {
             let v = v.trim();
-            let Ok(ip) = v.parse::<IpAddr>() else {
+            let Some(ip) = parse_ip(v) else {
                 return;
             };
             if ip.is_unspecified() {
@@ -686,7 +690,13 @@ fn convert<'a>(
             if v == "-" {
                 return;
             }
-            let lower = v.to_lowercase();
+            // Most values (protocols, actions) are lower-case already: no copy then.
+            let lower: Cow<'a, str> = if v.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+            {
+                Cow::Owned(v.to_lowercase())
+            } else {
+                Cow::Borrowed(v)
+            };
             if let Some(kind) = m.related {
                 seen.relate(kind, lower.clone());
             }

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use crate::doc::{Doc, Related, Value};
+use crate::ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::syslog::{parse, SdElement, Syslog};
 
@@ -267,7 +268,7 @@ impl<'m> Found<'m> {
 fn parse_ip(s: &str) -> Option<(&str, IpAddr)> {
     let s = s.trim_start_matches('[').trim_end_matches(']');
     let bare = s.split_once('%').map_or(s, |(a, _)| a);
-    bare.parse::<IpAddr>().ok().map(|a| (s, a))
+    ip::parse_ip(bare).map(|a| (s, a))
 }
 
 fn as_ip(s: &str) -> Option<&str> {

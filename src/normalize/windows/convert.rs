@@ -2,10 +2,10 @@
 //! the Windows-defined names of levels, opcodes and keywords.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 
+use crate::ip::parse_ip;
 use crate::normalize::Context;
 
 /// Decimal or `0x` hexadecimal, as Windows writes process IDs and ports.
@@ -35,7 +35,7 @@ pub(crate) fn clean_ip(s: &str) -> Option<&str> {
         }
     }
     let base = s.split_once('%').map_or(s, |(a, _)| a);
-    base.parse::<IpAddr>().is_ok().then_some(base)
+    parse_ip(base).is_some().then_some(base)
 }
 
 /// The last path component (a Windows or a `/` path); the whole value when there is no separator.
