@@ -374,7 +374,7 @@ fn lookup<'a>(doc: &'a Doc, path: &str) -> Option<Field<'a>> {
         return match v {
             Value::Json(j) => rest
                 .split('.')
-                .try_fold(j, |j, k| j.get(k))
+                .try_fold(&**j, |j, k| j.get(k))
                 .map(Field::Json),
             Value::Object(o) => {
                 let (head, tail) = rest.split_once('.').unwrap_or((rest, ""));
@@ -383,7 +383,7 @@ fn lookup<'a>(doc: &'a Doc, path: &str) -> Option<Field<'a>> {
                     (true, v) => Some(Field::Doc(v)),
                     (false, Value::Json(j)) => tail
                         .split('.')
-                        .try_fold(j, |j, k| j.get(k))
+                        .try_fold(&**j, |j, k| j.get(k))
                         .map(Field::Json),
                     _ => None,
                 }
@@ -429,7 +429,8 @@ impl Scalar {
             Field::Doc(Value::Int(i)) => self.int == Some(*i),
             Field::Doc(Value::Float(f)) => self.float == Some(*f),
             Field::Doc(Value::Bool(b)) => self.boolean == Some(*b),
-            Field::Doc(Value::Json(j)) | Field::Json(j) => match j {
+            Field::Doc(Value::Json(j)) => self.matches(Field::Json(j)),
+            Field::Json(j) => match j {
                 serde_json::Value::String(t) => self.text.as_deref() == Some(t.as_str()),
                 serde_json::Value::Number(n) => match n.as_i64() {
                     Some(i) => self.int == Some(i),

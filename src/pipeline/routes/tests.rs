@@ -129,7 +129,7 @@ fn fields_inside_kept_json_and_lists() {
     let mut tally = t.tally();
     let d = doc(&[(
         "json",
-        Value::Json(serde_json::json!({"user": {"role": "admin"}, "n": 3})),
+        Value::from(serde_json::json!({"user": {"role": "admin"}, "n": 3})),
     )]);
     assert_eq!(
         names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
@@ -137,13 +137,13 @@ fn fields_inside_kept_json_and_lists() {
     );
     let d = doc(&[
         ("tags", Value::Array(vec!["a".into(), "x".into()])),
-        ("json", Value::Json(serde_json::json!({"n": 3}))),
+        ("json", Value::from(serde_json::json!({"n": 3}))),
     ]);
     assert_eq!(
         names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
         ["alerts"]
     );
-    let d = doc(&[("json", Value::Json(serde_json::json!({"n": 3})))]);
+    let d = doc(&[("json", Value::from(serde_json::json!({"n": 3})))]);
     assert_eq!(
         names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
         ["archive"]
