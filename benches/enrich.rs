@@ -19,8 +19,10 @@
 //!   benchmarks, its load time and the resident memory it adds are printed.
 //!
 //! `SLUICE_ENRICH_PROFILE=N` runs enrichment alone N times over the workload and exits, for
-//! `valgrind --tool=callgrind --toggle-collect='*EnrichBatch*apply*'` (instructions per record =
-//! collected Ir / (N × records)).
+//! `valgrind --tool=callgrind --toggle-collect='*EnrichBatch::apply'` (instructions per record =
+//! collected Ir / (N × records)). No `*` after `apply`: a pattern that also matches a function
+//! instantiated with one of `apply`'s closures (`each_str::<…EnrichBatch::apply::{closure#0}>`,
+//! when the compiler does not inline it) toggles collection off inside it, and its cost is lost.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

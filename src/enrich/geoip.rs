@@ -8,10 +8,12 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use maxminddb::Reader;
 use serde::Deserialize;
 
+use super::cache::RecordCache;
 use super::{extension, mmdb, parent_of, EnrichError, LoadReport};
 use crate::config::{GeoipConfig, GeoipDatabase};
 use crate::doc::{Key, Value};
@@ -214,31 +216,50 @@ fn flat_value(record: &serde_json::Value, path: &[String], slot: usize) -> Optio
 }
 
 impl Database {
-    fn lookup(&self, ip: IpAddr, slots: &mut [Option<Value>; N]) {
+    /// What this database says about `ip` (database `index` in the configured order), its record
+    /// decoded once per thread and data-section offset (`records`).
+    fn lookup(
+        &self,
+        index: usize,
+        ip: IpAddr,
+        records: &mut RecordCache,
+    ) -> Option<Arc<GeoRecord>> {
         match &self.db {
-            Db::Mapped(r) => self.lookup_in(r, ip, slots),
-            Db::Owned(r) => self.lookup_in(r, ip, slots),
+            Db::Mapped(r) => self.lookup_in(r, index, ip, records),
+            Db::Owned(r) => self.lookup_in(r, index, ip, records),
         }
     }
 
-    fn lookup_in<S: AsRef<[u8]>>(&self, r: &Reader<S>, ip: IpAddr, slots: &mut [Option<Value>; N]) {
-        let Ok(res) = r.lookup(ip) else { return };
-        match &self.mapping {
-            None => {
-                if let Ok(Some(rec)) = res.decode::<MmRecord>() {
-                    rec.fill(slots);
+    fn lookup_in<S: AsRef<[u8]>>(
+        &self,
+        r: &Reader<S>,
+        index: usize,
+        ip: IpAddr,
+        records: &mut RecordCache,
+    ) -> Option<Arc<GeoRecord>> {
+        // The tree walk: lazy, it decodes nothing.
+        let res = r.lookup(ip).ok()?;
+        let offset = res.offset()?;
+        records.get_or_insert_with(index, offset, || {
+            let mut fields: GeoFields = Default::default();
+            match &self.mapping {
+                None => {
+                    if let Ok(Some(rec)) = res.decode::<MmRecord>() {
+                        rec.fill(&mut fields);
+                    }
                 }
-            }
-            Some(mapping) => {
-                if let Ok(Some(rec)) = res.decode::<serde_json::Value>() {
-                    for (slot, path) in mapping {
-                        if slots[*slot].is_none() {
-                            slots[*slot] = flat_value(&rec, path, *slot);
+                Some(mapping) => {
+                    if let Ok(Some(rec)) = res.decode::<serde_json::Value>() {
+                        for (slot, path) in mapping {
+                            if fields[*slot].is_none() {
+                                fields[*slot] = flat_value(&rec, path, *slot);
+                            }
                         }
                     }
                 }
             }
-        }
+            GeoRecord::new(fields)
+        })
     }
 }
 
@@ -255,33 +276,143 @@ impl Geoip {
         Ok((Geoip { dbs }, report))
     }
 
-    /// What the databases know about `ip`: `None` when nothing.
-    pub(crate) fn lookup(&self, ip: IpAddr) -> Option<Box<GeoFields>> {
-        let mut slots: GeoFields = Default::default();
-        for db in &self.dbs {
-            db.lookup(ip, &mut slots);
-            if slots.iter().all(Option::is_some) {
-                break;
+    /// What the databases know about `ip`: for each output field, the first database that has
+    /// it wins. Decoded records come from (and go to) `records`, so an address whose record was
+    /// decoded before costs only the tree walk.
+    pub(crate) fn lookup(&self, ip: IpAddr, records: &mut RecordCache) -> GeoAnswer {
+        let mut answer = GeoAnswer::default();
+        for (index, db) in self.dbs.iter().enumerate() {
+            if let Some(rec) = db.lookup(index, ip, records) {
+                if answer.add(rec) {
+                    break;
+                }
             }
         }
-        (!slots.iter().all(Option::is_none)).then(|| Box::new(slots))
+        answer
     }
 }
 
 /// The output values of one address, by [`OUTPUTS`] slot.
 pub(crate) type GeoFields = [Option<Value>; N];
 
-/// Adds the fields found for an address under `field`'s parent (`source.ip` → `source.geo.*`).
-pub(crate) fn emit(found: &GeoFields, field: &str, out: &mut Vec<(Key, Value)>) {
-    let prefix = parent_of(field);
-    let keys = static_keys(prefix);
-    for (i, v) in found.iter().enumerate() {
-        let Some(v) = v else { continue };
-        let key: Key = match keys {
-            Some(k) => Cow::Borrowed(k[i]),
-            None => Cow::Owned(format!("{prefix}.{}", OUTPUTS[i])),
-        };
-        out.push((key, v.clone()));
+/// Every output slot set.
+const ALL: u16 = (1 << N) - 1;
+
+/// What one database record gives: its output values, and which slots they fill.
+#[derive(Debug, PartialEq)]
+pub(crate) struct GeoRecord {
+    fields: GeoFields,
+    /// Bit `i` set: `fields[i]` is `Some`.
+    filled: u16,
+}
+
+impl GeoRecord {
+    /// `None` when the record fills nothing.
+    pub(crate) fn new(fields: GeoFields) -> Option<Self> {
+        let filled = fields
+            .iter()
+            .enumerate()
+            .fold(0u16, |m, (i, v)| m | (u16::from(v.is_some()) << i));
+        (filled != 0).then_some(GeoRecord { fields, filled })
+    }
+}
+
+/// One address's answer: the records of the databases that gave something, in database order,
+/// shared with every other address of the same records (no values copied). More than two
+/// databases with something to say about one address are merged into the second part, by copy.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct GeoAnswer {
+    parts: [Option<Arc<GeoRecord>>; 2],
+}
+
+impl GeoAnswer {
+    pub fn is_empty(&self) -> bool {
+        self.parts[0].is_none()
+    }
+
+    /// Adds the next database's record (its values count only where earlier ones had none);
+    /// whether every output slot is now set (later databases would add nothing).
+    fn add(&mut self, rec: Arc<GeoRecord>) -> bool {
+        let filled = self.filled();
+        if rec.filled & !filled == 0 {
+            return false; // nothing new: the slots it has are taken
+        }
+        match &mut self.parts {
+            [p @ None, _] | [Some(_), p @ None] => *p = Some(rec),
+            [Some(_), Some(second)] => {
+                // A third database: merged by copy (rare; the usual setups are one or two).
+                let mut fields = second.fields.clone();
+                for (slot, v) in fields.iter_mut().zip(&rec.fields) {
+                    if slot.is_none() {
+                        slot.clone_from(v);
+                    }
+                }
+                *second = Arc::new(GeoRecord {
+                    fields,
+                    filled: second.filled | rec.filled,
+                });
+            }
+        }
+        self.filled() == ALL
+    }
+
+    fn filled(&self) -> u16 {
+        self.parts.iter().flatten().fold(0, |m, p| m | p.filled)
+    }
+
+    /// The value of output slot `i`.
+    fn get(&self, i: usize) -> Option<&Value> {
+        self.parts
+            .iter()
+            .flatten()
+            .find_map(|p| p.fields[i].as_ref())
+    }
+}
+
+/// The output keys of one input field: `source.ip` → `source.geo.city_name`, … (made once per
+/// configuration, not per record).
+pub(crate) enum OutputKeys {
+    Static(&'static [&'static str; N]),
+    /// An unusual parent: its keys are built when written.
+    Prefix(String),
+}
+
+impl OutputKeys {
+    pub fn of(field: &str) -> Self {
+        let prefix = parent_of(field);
+        match static_keys(prefix) {
+            Some(k) => OutputKeys::Static(k),
+            None => OutputKeys::Prefix(prefix.to_owned()),
+        }
+    }
+
+    fn key(&self, i: usize) -> Key {
+        match self {
+            OutputKeys::Static(k) => Cow::Borrowed(k[i]),
+            OutputKeys::Prefix(p) => Cow::Owned(format!("{p}.{}", OUTPUTS[i])),
+        }
+    }
+}
+
+/// Gives `add` the fields found for an address, under the input field's parent (`keys`). The
+/// values are cloned from the shared records: the record owns its fields.
+pub(crate) fn emit(found: &GeoAnswer, keys: &OutputKeys, mut add: impl FnMut(Key, Value)) {
+    match &found.parts {
+        // One record (the usual case): its values in slot order, no search.
+        [Some(only), None] => {
+            for (i, v) in only.fields.iter().enumerate() {
+                if let Some(v) = v {
+                    add(keys.key(i), v.clone());
+                }
+            }
+        }
+        _ => {
+            for i in 0..N {
+                if let Some(v) = found.get(i) {
+                    add(keys.key(i), v.clone());
+                }
+            }
+        }
     }
 }
 
@@ -348,4 +479,124 @@ fn open(d: &GeoipDatabase) -> Result<(Database, LoadReport), EnrichError> {
 fn open_mmap(path: &Path) -> Result<Reader<maxminddb::Mmap>, maxminddb::MaxMindDbError> {
     // SAFETY: see above; the file is only read, and replaced by rename, never truncated in place.
     unsafe { Reader::open_mmap(path) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::mmdb::{MmdbValue, MmdbWriter};
+
+    fn database(networks: Vec<(&str, u8, MmdbValue)>) -> Database {
+        let mut w = MmdbWriter::new("test");
+        for (net, prefix, v) in networks {
+            w.insert(net.parse().unwrap(), prefix, v).unwrap();
+        }
+        Database {
+            db: Db::Owned(Reader::from_source(w.build()).unwrap()),
+            mapping: None,
+        }
+    }
+
+    fn named(key: &str, name: &str) -> (String, MmdbValue) {
+        let names = MmdbValue::map([("en", MmdbValue::str(name))]);
+        (key.to_owned(), MmdbValue::map([("names", names)]))
+    }
+
+    fn coded(key: &str, field: &str, code: &str) -> (String, MmdbValue) {
+        (
+            key.to_owned(),
+            MmdbValue::map([(field, MmdbValue::str(code))]),
+        )
+    }
+
+    fn emitted(a: &GeoAnswer) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        emit(a, &OutputKeys::of("source.ip"), |k, v| {
+            out.push((k.into_owned(), v))
+        });
+        out
+    }
+
+    #[test]
+    fn addresses_of_one_record_share_it_and_databases_merge_first_wins() {
+        let london =
+            || MmdbValue::map([named("city", "London"), coded("country", "iso_code", "GB")]);
+        let g = Geoip {
+            dbs: vec![
+                database(vec![
+                    ("1.0.0.0", 16, london()),
+                    ("2.0.0.0", 16, london()),
+                    ("3.0.0.0", 16, MmdbValue::map([named("city", "Paris")])),
+                ]),
+                database(vec![(
+                    "0.0.0.0",
+                    1,
+                    MmdbValue::map([
+                        ("autonomous_system_number".to_owned(), MmdbValue::U32(7)),
+                        named("city", "not used"),
+                    ]),
+                )]),
+                database(vec![
+                    (
+                        "1.0.0.0",
+                        8,
+                        MmdbValue::map([
+                            coded("postal", "code", "P1"),
+                            coded("country", "iso_code", "ZZ"),
+                        ]),
+                    ),
+                    (
+                        "3.0.0.0",
+                        8,
+                        MmdbValue::map([
+                            coded("postal", "code", "P3"),
+                            coded("country", "iso_code", "FR"),
+                        ]),
+                    ),
+                ]),
+            ],
+        };
+        let mut records = RecordCache::new();
+        let mut look = |ip: &str| g.lookup(ip.parse().unwrap(), &mut records);
+        let (a, b, c) = (look("1.0.0.1"), look("2.0.0.1"), look("3.0.0.1"));
+        let first = |x: &GeoAnswer| Arc::clone(x.parts[0].as_ref().unwrap());
+        assert!(
+            Arc::ptr_eq(&first(&a), &first(&b)),
+            "one decoded copy per record"
+        );
+        assert!(!Arc::ptr_eq(&first(&a), &first(&c)));
+        let s = |v: &str| Value::from(v);
+        assert_eq!(
+            emitted(&a),
+            vec![
+                ("source.geo.city_name".into(), s("London")),
+                ("source.geo.country_iso_code".into(), s("GB")),
+                ("source.geo.postal_code".into(), s("P1")),
+                ("source.as.number".into(), Value::from(7u32)),
+            ]
+        );
+        // 2.0.0.1 has no postal code: the third database has no network for it.
+        assert_eq!(emitted(&b).len(), 3);
+        assert_eq!(
+            emitted(&c),
+            vec![
+                ("source.geo.city_name".into(), s("Paris")),
+                ("source.geo.country_iso_code".into(), s("FR")),
+                ("source.geo.postal_code".into(), s("P3")),
+                ("source.as.number".into(), Value::from(7u32)),
+            ]
+        );
+        // Found again from the record cache: the same answers.
+        assert_eq!(emitted(&look("3.0.0.1")), emitted(&c));
+        assert_eq!(emitted(&look("1.0.0.2")), emitted(&a));
+        // Only the second database knows 9.0.0.1: its city counts there.
+        assert_eq!(
+            emitted(&look("9.0.0.1")),
+            vec![
+                ("source.geo.city_name".into(), s("not used")),
+                ("source.as.number".into(), Value::from(7u32)),
+            ]
+        );
+        assert!(look("200.0.0.1").is_empty());
+    }
 }

@@ -27,7 +27,7 @@ use crate::metrics::{Counter, Metrics};
 use cache::{IpCache, IpMemo};
 use fields::FieldSet;
 
-/// Idle address caches kept for later batches (about 200 KiB each).
+/// Idle address caches kept for later batches (about 290 KiB each, and the GeoIP records they hold).
 const MAX_IDLE_CACHES: usize = 16;
 
 /// Input fields one enricher may read (the sum over all enrichers must fit in [`fields::CAP`]).
@@ -144,6 +144,8 @@ struct Stage<T> {
 pub struct Enrichers {
     fields: FieldSet,
     geoip: Option<Stage<geoip::Geoip>>,
+    /// The output keys of each GeoIP input field.
+    geo_keys: Vec<geoip::OutputKeys>,
     ioc: Option<Stage<ioc::IocTable>>,
     asset: Option<Stage<asset::AssetTable>>,
     user: Option<Stage<user::UserTable>>,
@@ -199,9 +201,16 @@ impl Enrichers {
         } else {
             None
         };
+        let geo_keys = geoip.as_ref().map_or_else(Vec::new, |s| {
+            s.inputs
+                .iter()
+                .map(|(_, f)| geoip::OutputKeys::of(f))
+                .collect()
+        });
         Ok(Enrichers {
             fields,
             geoip,
+            geo_keys,
             ioc,
             asset,
             user,
@@ -216,6 +225,7 @@ impl Enrichers {
         Enrichers {
             fields: FieldSet::default(),
             geoip: None,
+            geo_keys: Vec::new(),
             ioc: None,
             asset: None,
             user: None,
@@ -254,6 +264,7 @@ impl Enrichers {
             ioc: ioc.map(|g| g.0),
             asset: self.asset.as_ref().map(|s| s.table.get().0),
             user: self.user.as_ref().map(|s| s.table.get().0),
+            geo_out: Vec::new(),
             out: Vec::new(),
             matches: Vec::new(),
             cache,
@@ -318,6 +329,9 @@ pub struct EnrichBatch<'a> {
     ioc: Option<Arc<ioc::IocTable>>,
     asset: Option<Arc<asset::AssetTable>>,
     user: Option<Arc<user::UserTable>>,
+    /// GeoIP answers found for the record (and the input they are for, by position), written
+    /// into it once it is no longer borrowed; shared records, so no values are copied twice.
+    geo_out: Vec<(geoip::GeoAnswer, usize)>,
     /// Fields to add, gathered while the record is borrowed, then written.
     out: Vec<(Key, Value)>,
     /// IOC matches of the record being enriched.
@@ -345,13 +359,14 @@ impl EnrichBatch<'_> {
             return;
         }
         let mut out = std::mem::take(&mut self.out);
+        let geo_out = &mut self.geo_out;
         let ips = &mut self.ips;
         ips.clear();
         {
             let vals = self.e.fields.scan(doc);
             if let (Some(s), Some(t), Some(cache)) = (&self.e.geoip, &self.geoip, &mut self.cache) {
                 let tally = &mut self.tally[0];
-                for (i, field) in &s.inputs {
+                for (input, (i, _)) in s.inputs.iter().enumerate() {
                     if let Some(v) = vals[*i] {
                         each_str(v, |s| {
                             let Some(ip) = ips.parse(s) else { return };
@@ -359,10 +374,11 @@ impl EnrichBatch<'_> {
                                 return;
                             }
                             tally.lookups += 1;
-                            let slot = cache.slot(ip);
-                            if let Some(found) = slot.geo.get_or_insert_with(|| t.lookup(ip)) {
+                            let (slot, records) = cache.slot_and_records(ip);
+                            let found = slot.geo.get_or_insert_with(|| t.lookup(ip, records));
+                            if !found.is_empty() {
                                 tally.hits += 1;
-                                geoip::emit(found, field, &mut out);
+                                geo_out.push((found.clone(), input));
                             }
                         });
                     }
@@ -418,6 +434,12 @@ impl EnrichBatch<'_> {
                         r.enrich(s, field, tally, doc, &mut out);
                     }
                 }
+            }
+        }
+        // GeoIP first, as found: straight into the record.
+        for (found, input) in self.geo_out.drain(..) {
+            if let Some(keys) = self.e.geo_keys.get(input) {
+                geoip::emit(&found, keys, |k, v| doc.insert(k, v));
             }
         }
         for (k, v) in out.drain(..) {

@@ -615,6 +615,101 @@ fn cached_addresses_give_the_same_answers_and_are_forgotten_when_a_table_is_relo
 }
 
 #[test]
+fn decoded_records_shared_by_many_networks_and_databases_give_each_address_its_own_answer() {
+    // A City-like database: 256 networks (20.b.0.0/16) pointing at 5 records (the writer stores
+    // equal values once), one of them without a country; an ASN-like database: 16 networks
+    // (20.0.0.0/12 …) pointing at 3 records, each also with a country that only counts where
+    // the first database has none. Both start their data sections at offset 0.
+    let dir = tempfile::tempdir().unwrap();
+    let place = |b: u32| b * 7 % 5;
+    let owner = |b: u32| (b >> 4) % 3;
+    let mut w = MmdbWriter::new("Test-City");
+    for b in 0..256u32 {
+        let p = place(b);
+        let v = if p == 4 {
+            MmdbValue::map([(
+                "city",
+                MmdbValue::map([("names", MmdbValue::map([("en", MmdbValue::str("P4"))]))]),
+            )])
+        } else {
+            city(&format!("P{p}"), ["AA", "BB", "CC", "DD"][p as usize])
+        };
+        w.insert(format!("20.{b}.0.0").parse().unwrap(), 16, v)
+            .unwrap();
+    }
+    let city_db = dir.path().join("city.mmdb");
+    std::fs::write(&city_db, w.build()).unwrap();
+    let mut w = MmdbWriter::new("Test-ASN");
+    for hi in 0..16u32 {
+        let o = owner(hi << 4);
+        w.insert(
+            format!("20.{}.0.0", hi << 4).parse().unwrap(),
+            12,
+            MmdbValue::map([
+                ("autonomous_system_number", MmdbValue::U32(64_500 + o)),
+                (
+                    "autonomous_system_organization",
+                    MmdbValue::str(format!("O{o}")),
+                ),
+                (
+                    "country",
+                    MmdbValue::map([("iso_code", MmdbValue::str(format!("Z{o}")))]),
+                ),
+            ]),
+        )
+        .unwrap();
+    }
+    let asn_db = dir.path().join("asn.mmdb");
+    std::fs::write(&asn_db, w.build()).unwrap();
+    let e = Enrichers::new(&geoip_cfg(vec![db(city_db), db(asn_db)]), &Metrics::new()).unwrap();
+    // 16,384 addresses, four times the address cache: slots are shared and replaced, and every
+    // record is met again through other addresses. Two passes, one batch.
+    let mut batch = e.batch();
+    let mut doc = Doc::new();
+    for pass in 0..2 {
+        for b in 0..256u32 {
+            for c in 0..64u32 {
+                let ip = format!("20.{b}.{}.{}", c * 4 + pass, c + 1);
+                doc.clear();
+                doc.insert("source.ip", s(&ip));
+                doc.insert("destination.ip", s(&format!("20.{}.1.1", 255 - b)));
+                batch.apply(&mut doc);
+                let text = |k| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+                let (p, o) = (place(b), owner(b));
+                assert_eq!(text("source.geo.city_name"), Some(format!("P{p}")), "{ip}");
+                let country = if p == 4 {
+                    format!("Z{o}")
+                } else {
+                    ["AA", "BB", "CC", "DD"][p as usize].to_owned()
+                };
+                assert_eq!(text("source.geo.country_iso_code"), Some(country), "{ip}");
+                assert_eq!(
+                    text("source.as.organization.name"),
+                    Some(format!("O{o}")),
+                    "{ip}"
+                );
+                assert_eq!(
+                    doc.get("source.as.number").and_then(Value::as_i64),
+                    Some(i64::from(64_500 + o)),
+                    "{ip}"
+                );
+                let d = 255 - b;
+                assert_eq!(
+                    text("destination.geo.city_name"),
+                    Some(format!("P{}", place(d))),
+                    "{ip}"
+                );
+                assert_eq!(
+                    text("destination.as.organization.name"),
+                    Some(format!("O{}", owner(d))),
+                    "{ip}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn fields_scan_takes_the_last_write_and_ignores_other_keys() {
     let mut f = fields::FieldSet::default();
     let a = f.add("source.ip").unwrap();
