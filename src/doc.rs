@@ -247,6 +247,7 @@ impl Doc {
 
     /// The current value of each of `keys`, in one pass over the fields (a `get` per key walks
     /// them once each). Keys are first filtered by length, so most fields cost one bit test.
+    #[inline(always)]
     pub fn get_each<const N: usize>(&self, keys: [&str; N]) -> [Option<&Value>; N] {
         let mut found: [Option<&Value>; N] = [None; N];
         let lengths = keys.iter().fold(0u64, |m, k| m | 1u64 << k.len().min(63));
