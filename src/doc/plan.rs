@@ -21,8 +21,7 @@ const WAYS: usize = 4;
 pub(super) struct PlanCache {
     slots: Vec<Option<Plan>>,
     sort: Vec<u128>,
-    /// Advances on every write: a plan's `used` says how recently it was.
-    clock: u64,
+    /// Writes so far (`hits + misses`) also serve as the clock a plan's `used` is read against.
     hits: u64,
     misses: u64,
 }
@@ -31,7 +30,7 @@ pub(super) struct PlanCache {
 struct Plan {
     /// `shape_hash` of the keys: most plans of a set are told apart by it alone.
     hash: u64,
-    /// `clock` when this plan was last written with.
+    /// The write count (`hits + misses`) when this plan was last written with.
     used: u64,
     /// The keys, in insertion order, this plan was built for.
     keys: Vec<Key>,
@@ -49,7 +48,6 @@ impl PlanCache {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, || None);
         }
-        self.clock += 1;
         let hash = shape_hash(fields);
         let set = (hash % (SLOTS / WAYS) as u64) as usize * WAYS;
         let ways = &mut self.slots[set..set + WAYS];
@@ -73,8 +71,9 @@ impl PlanCache {
                 w
             }
         };
+        let now = self.hits + self.misses;
         if let Some(plan) = &mut ways[way] {
-            plan.used = self.clock;
+            plan.used = now;
             plan.emit(fields, out);
         }
     }
