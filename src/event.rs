@@ -106,6 +106,16 @@ impl RawBatch {
         }
     }
 
+    /// An empty batch with room for `records` records in `bytes` bytes (plus an eighth), so
+    /// filling it does not regrow and copy its buffers: inputs size a batch like their last full
+    /// one. Growing from empty cost `sluice normalize` 1.5 % of its instructions.
+    pub fn with_capacity(origin: Arc<Origin>, ack: AckRef, records: usize, bytes: usize) -> Self {
+        let mut batch = RawBatch::new(origin, ack);
+        batch.buf.reserve_exact(bytes + bytes / 8);
+        batch.records.reserve_exact(records);
+        batch
+    }
+
     /// Appends one record's bytes.
     pub fn push(&mut self, bytes: &[u8], offset: Option<u64>, truncated: bool) {
         let start = self.buf.len();

@@ -63,8 +63,9 @@ pub fn read_batches(
         let bar = progress(len, &name);
         let mut framer = Framer::new(Framing::Auto, MAX_RECORD, 0);
         let mut buf = vec![0u8; 1 << 20];
-        let new_batch = || RawBatch::new(Arc::clone(&origin), AckRef::none());
-        let mut batch = new_batch();
+        let new_batch =
+            |bytes| RawBatch::with_capacity(Arc::clone(&origin), AckRef::none(), batch_size, bytes);
+        let mut batch = new_batch(0);
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(n) => n,
@@ -79,8 +80,11 @@ pub fn read_batches(
             framer.feed(&buf[..n]);
             while let Some((frame, rec)) = framer.next_record(eof) {
                 batch.push(rec, Some(frame.offset), frame.truncated);
-                if batch.len() >= batch_size && !emit(std::mem::replace(&mut batch, new_batch())) {
-                    return Ok(total);
+                if batch.len() >= batch_size {
+                    let next = new_batch(batch.buf.len());
+                    if !emit(std::mem::replace(&mut batch, next)) {
+                        return Ok(total);
+                    }
                 }
             }
             if eof {

@@ -48,6 +48,8 @@ struct Tracked {
     last_data: Instant,
     /// The path no longer names this file.
     detached: bool,
+    /// Bytes of this file's last full batch: the next batch's buffer is sized from it.
+    batch_bytes: usize,
 }
 
 impl Tracked {
@@ -274,6 +276,7 @@ impl FileInput {
             seq: 0,
             last_data: Instant::now(),
             detached: false,
+            batch_bytes: 0,
         })
     }
 
@@ -338,9 +341,13 @@ impl FileInput {
         let batch_size = self.ctx.batch_size;
         let mut batch: Option<RawBatch> = None;
         loop {
+            // Room for what is waiting, up to the size of the last full batch: a tailed line
+            // does not get a whole batch's buffer.
+            let room = t.framer.pending().min(t.batch_bytes);
             let rec = t.framer.next_record(flush_partial);
             let Some((frame, bytes)) = rec else { break };
-            let make = || new_batch(&t.origin, t.seq, &t.acks);
+            let records = batch_size.min(room.div_ceil(t.batch_bytes.div_ceil(batch_size).max(1)));
+            let make = || new_batch(&t.origin, t.seq, &t.acks, records, room);
             match t.cri.as_mut() {
                 None => {
                     batch
@@ -353,6 +360,7 @@ impl FileInput {
             }
             if batch.as_ref().is_some_and(|b| b.len() >= batch_size) {
                 if let Some(full) = batch.take() {
+                    t.batch_bytes = full.buf.len();
                     if !self.send(t, full) {
                         return false;
                     }
@@ -361,7 +369,7 @@ impl FileInput {
         }
         if flush_partial {
             if let Some(j) = t.cri.as_mut() {
-                let make = || new_batch(&t.origin, t.seq, &t.acks);
+                let make = || new_batch(&t.origin, t.seq, &t.acks, 0, 0);
                 j.flush(&mut |r| push_cri(batch.get_or_insert_with(make), r, true));
             }
         }
@@ -386,10 +394,18 @@ impl FileInput {
 }
 
 /// A batch acknowledged to this file's offsets under sequence number `seq`.
-fn new_batch(origin: &Arc<Origin>, seq: u64, acks: &Arc<OffsetAcks>) -> RawBatch {
-    RawBatch::new(
+fn new_batch(
+    origin: &Arc<Origin>,
+    seq: u64,
+    acks: &Arc<OffsetAcks>,
+    records: usize,
+    bytes: usize,
+) -> RawBatch {
+    RawBatch::with_capacity(
         Arc::clone(origin),
         AckRef::new(seq, Arc::clone(acks) as Arc<dyn AckSink>),
+        records,
+        bytes,
     )
 }
 
