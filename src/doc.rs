@@ -450,8 +450,13 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
 
 /// `write_json_str` for values longer than a chunk or with something to escape: out of line, so
 /// the short path stays small enough to inline where values are written.
+///
+/// A clean run before an escape is mostly a few bytes (JSON and XML originals have a quote every
+/// few words, 22 escapes per W1 record): such a run is written as one fixed 16-byte store cut
+/// back to length, where a `memcpy` call cost more than the scan. Longer runs are one copy.
 #[inline(never)]
 fn write_long_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    use crate::scan::CHUNK;
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -462,12 +467,19 @@ fn write_long_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
         let mut mask = crate::scan::json_escape(&c);
         while mask != 0 {
             let j = at + mask.trailing_zeros() as usize;
-            out.extend_from_slice(&bytes[start..j]);
+            match bytes.get(start..start + CHUNK) {
+                Some(run) if j - start <= CHUNK => {
+                    let end = out.len() + (j - start);
+                    out.extend_from_slice(run);
+                    out.truncate(end);
+                }
+                _ => out.extend_from_slice(&bytes[start..j]),
+            }
             push_escape(out, bytes[j]);
             start = j + 1;
             mask &= mask - 1;
         }
-        at += crate::scan::CHUNK;
+        at += CHUNK;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -650,7 +662,7 @@ mod tests {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let len = (seed % 40) as usize;
+            let len = (seed % 100) as usize;
             let s: String = (0..len)
                 .map(|k| alphabet[((seed >> (k % 50)) as usize + k * 7) % alphabet.len()])
                 .collect();
