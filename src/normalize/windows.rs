@@ -6,6 +6,8 @@
 
 #[path = "windows/convert.rs"]
 mod convert;
+#[path = "windows/jread.rs"]
+mod jread;
 #[path = "windows/json.rs"]
 mod json;
 #[path = "windows/keys.rs"]
@@ -135,7 +137,12 @@ impl WindowsNormalizer {
         };
         let t = text.trim_start_matches('\u{feff}').trim_start();
         if t.starts_with('{') {
-            return match serde_json::from_str::<J<'_>>(t) {
+            // The direct reader takes the usual documents; serde_json the rest, and its errors.
+            let root = match jread::read(t) {
+                Some(root) => Ok(root),
+                None => serde_json::from_str::<J<'_>>(t),
+            };
+            return match root {
                 Ok(root) => self.normalize_j(root, ctx, doc),
                 Err(e) => fail(doc, format!("windows json: {e}")),
             };
@@ -358,24 +365,31 @@ impl WindowsNormalizer {
         doc.insert_opt("message", ev.message.as_deref());
     }
 
-    fn dataset(&self, channel: Option<&str>) -> String {
+    /// `event.dataset` of a channel. The table's keys are lower-cased and few, so they are
+    /// compared in place (length first) rather than lower-casing and hashing the channel; a known
+    /// channel is borrowed from the table.
+    fn dataset(&self, channel: Option<&str>) -> Cow<'_, str> {
         let Some(ch) = channel.map(str::trim).filter(|c| !c.is_empty()) else {
-            return "windows.unknown".into();
+            return Cow::Borrowed("windows.unknown");
         };
-        let lower = ch.to_ascii_lowercase();
-        if let Some(ds) = self.tables.datasets.get(&lower) {
-            return ds.clone();
+        if let Some((_, ds)) = self
+            .tables
+            .datasets
+            .iter()
+            .find(|(k, _)| k.len() == ch.len() && k.eq_ignore_ascii_case(ch))
+        {
+            return Cow::Borrowed(ds);
         }
-        let mut out = String::with_capacity(8 + lower.len());
+        let mut out = String::with_capacity(8 + ch.len());
         out.push_str("windows.");
-        out.extend(lower.chars().map(|c| {
+        out.extend(ch.chars().map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
-                c
+                c.to_ascii_lowercase()
             } else {
                 '_'
             }
         }));
-        out
+        Cow::Owned(out)
     }
 }
 
@@ -421,10 +435,19 @@ fn event_data_objects(ev: &WinEvent<'_>, extra: &[(String, String)], doc: &mut D
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .chain(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // Names are almost always distinct: the filter of names taken so far answers most checks
+    // without comparing against every earlier name.
+    let mut taken = 0u64;
     for (k, v) in pairs {
-        if !v.trim().is_empty() && !obj.iter().any(|(ok, _)| ok == k) {
-            obj.push((k.to_owned(), Value::from(v)));
+        if v.trim().is_empty() {
+            continue;
         }
+        let bit = name_bit(k);
+        if taken & bit != 0 && obj.iter().any(|(ok, _)| ok == k) {
+            continue;
+        }
+        taken |= bit;
+        obj.push((k.to_owned(), Value::from(v)));
     }
     if !obj.is_empty() {
         doc.insert("winlog.event_data", Value::Object(obj));

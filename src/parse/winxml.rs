@@ -687,7 +687,7 @@ fn raw_attrs<'a>(rest: &'a str, mut f: impl FnMut(&'static str, Str<'a>)) -> boo
         let Some(&q) = b.get(i).filter(|c| **c == b'"' || **c == b'\'') else {
             return false;
         };
-        let Some(len) = b[i + 1..].iter().position(|&c| c == q) else {
+        let Some(len) = memchr::memchr(q, &b[i + 1..]) else {
             return false;
         };
         let local = match name.iter().rposition(|&c| c == b':') {

@@ -768,3 +768,69 @@ fn bad_input_never_panics_and_keeps_what_it_can() {
     let _ = n.normalize_evtx_json(&v, &ctx(), &mut doc);
     std::mem::forget(v);
 }
+
+#[test]
+fn dataset_matches_channels_in_any_case_and_names_others() {
+    let n = WindowsNormalizer::builtin().unwrap();
+    assert_eq!(n.dataset(Some(" SECURITY ")), "windows.security");
+    assert_eq!(
+        n.dataset(Some("microsoft-windows-sysmon/operational")),
+        "windows.sysmon_operational"
+    );
+    assert_eq!(n.dataset(Some("Securityx")), "windows.securityx");
+    assert_eq!(n.dataset(Some("Ünï Ch/Op_1")), "windows._n__ch_op_1");
+    assert_eq!(n.dataset(Some("  ")), "windows.unknown");
+    assert_eq!(n.dataset(None), "windows.unknown");
+}
+
+#[test]
+fn event_data_keeps_the_first_of_repeated_names_and_drops_empty_items() {
+    // Names chosen so that several share a filter bit with each other.
+    let items: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("N{}x", i % 23), format!("v{i}")))
+        .chain([
+            ("N1x".to_owned(), "late".to_owned()),
+            ("E".to_owned(), " ".to_owned()),
+        ])
+        .collect();
+    let pairs: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let j = ok(&event_xml(
+        &security_system(4624, "0x8020000000000000", 1),
+        &data(&pairs),
+    ));
+    let obj = j["winlog"]["event_data"].as_object().unwrap();
+    assert_eq!(obj.len(), 23);
+    for i in 0..23 {
+        assert_eq!(obj[&format!("N{i}x")], format!("v{i}"));
+    }
+    assert!(!obj.contains_key("E"));
+}
+
+#[test]
+fn json_the_direct_reader_leaves_to_serde_still_normalizes() {
+    let doc = |value: &str| {
+        format!(
+            r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Security-Auditing"}}}},"EventID":4624,"Channel":"Security","Keywords":"0x8020000000000000"}},"EventData":{{"TargetUserName":{value},"LogonType":3}}}}}}"##
+        )
+    };
+    // Plain: the direct reader.
+    let plain = doc(r#""ann""#);
+    assert!(jread::read(&plain).is_some());
+    assert_eq!(at(&ok(&plain), "user.name"), "ann");
+    // A surrogate pair and a float: serde_json.
+    let pair = doc(r#""ann\ud83d\ude00""#);
+    assert!(jread::read(&pair).is_none());
+    assert_eq!(at(&ok(&pair), "user.name"), "ann\u{1F600}");
+    let float = doc("1.5");
+    assert!(jread::read(&float).is_none());
+    assert_eq!(at(&ok(&float), "winlog.event_data.TargetUserName"), "1.5");
+    // Broken JSON keeps serde_json's message.
+    let n = WindowsNormalizer::builtin().unwrap();
+    let broken = &plain[..plain.len() - 3];
+    let want = serde_json::from_str::<json::J>(broken).unwrap_err();
+    let (r, _) = run(&n, broken);
+    assert_eq!(r, Err(ParseFailure::new(format!("windows json: {want}"))));
+}
