@@ -151,7 +151,7 @@ fn record_set(db: usize, offset: usize) -> usize {
     ((k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - pairs.trailing_zeros())) as usize) * 2
 }
 
-fn index(ip: IpAddr) -> usize {
+pub(crate) fn index(ip: IpAddr) -> usize {
     let k = match ip {
         IpAddr::V4(a) => u64::from(u32::from(a)),
         IpAddr::V6(a) => {

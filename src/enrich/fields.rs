@@ -7,6 +7,10 @@
 //! comparing it (nearly every key of a record: W1 records have 40–60 fields and 0–3 wanted ones);
 //! a used slot names the few wanted keys with that hash, compared in full. The multiplier of the
 //! hash is chosen at build time so that the wanted keys fall in distinct slots where it can.
+//!
+//! Before the fingerprint, one bit per (length, first byte), both taken modulo 32, rejects most
+//! keys: a W1 record's keys seldom share both with a wanted key, and the bit costs two loads where
+//! the fingerprint and its hash cost a dozen instructions more per field.
 
 use crate::doc::{Doc, Value};
 
@@ -20,9 +24,14 @@ pub const CAP: usize = 64;
 const SLOTS: usize = 1024;
 const SHIFT: u32 = 64 - SLOTS.trailing_zeros();
 
+/// Bits of the (length, first byte) filter: 32 × 32.
+const QUICK_WORDS: usize = 32 * 32 / 64;
+
 #[derive(Debug)]
 pub struct FieldSet {
     names: Vec<Box<[u8]>>,
+    /// Bit [`quick_bit`] set: some wanted key has that length and first byte (modulo 32).
+    quick: [u64; QUICK_WORDS],
     /// Per hash slot: 0 when no wanted key hashes there, else 1 + its index in `buckets`.
     table: Box<[u8; SLOTS]>,
     /// The wanted keys (indices into `names`) sharing a slot; almost always one.
@@ -35,6 +44,7 @@ impl Default for FieldSet {
     fn default() -> Self {
         FieldSet {
             names: Vec::new(),
+            quick: [0; QUICK_WORDS],
             table: Box::new([0; SLOTS]),
             buckets: Vec::new(),
             seed: SEEDS[0],
@@ -65,6 +75,13 @@ fn fingerprint(b: &[u8]) -> u64 {
         _ => u64::from(u16::from_le_bytes([b[n - 2], b[n - 1]])),
     };
     (n as u64) | (u64::from(first) << 32) | (tail << 40)
+}
+
+/// The filter bit of a key: its length and first byte (0 for an empty key), modulo 32 each.
+#[inline(always)]
+fn quick_bit(b: &[u8]) -> usize {
+    let first = b.first().map_or(0, |&c| usize::from(c));
+    ((b.len() & 31) << 5) | (first & 31)
 }
 
 #[inline]
@@ -107,6 +124,11 @@ impl FieldSet {
             }
         }
         self.seed = best.1;
+        self.quick = [0; QUICK_WORDS];
+        for n in &self.names {
+            let q = quick_bit(n);
+            self.quick[q >> 6] |= 1 << (q & 63);
+        }
         self.table.fill(0);
         self.buckets.clear();
         for (i, &fp) in fps.iter().enumerate() {
@@ -128,6 +150,9 @@ impl FieldSet {
     #[inline]
     pub fn classify(&self, key: &str) -> Option<usize> {
         let b = key.as_bytes();
+        if !self.may_want(b) {
+            return None;
+        }
         let t = self.table[slot(fingerprint(b), self.seed)];
         if t == 0 {
             return None;
@@ -136,6 +161,13 @@ impl FieldSet {
             .iter()
             .map(|&i| usize::from(i))
             .find(|&i| *self.names[i] == *b)
+    }
+
+    /// False when no wanted key has the length and first byte of `b` (modulo 32): it is not one.
+    #[inline(always)]
+    fn may_want(&self, b: &[u8]) -> bool {
+        let q = quick_bit(b);
+        self.quick[q >> 6] & (1 << (q & 63)) != 0
     }
 
     /// The current value of every wanted field (the last write of a key wins, as in `Doc::get`).
@@ -252,6 +284,41 @@ mod tests {
         }
         assert_eq!(s.classify("labels.f64.ip"), None);
         assert!(s.add("one.more").is_err());
+    }
+
+    #[test]
+    fn the_quick_filter_passes_every_wanted_key_and_rejects_other_shapes() {
+        let s = set(&WANTED);
+        for n in WANTED {
+            assert!(s.may_want(n.as_bytes()), "{n}");
+        }
+        // No wanted key has these lengths and first bytes: rejected before the fingerprint.
+        for other in [
+            "event.action",
+            "observer.name",
+            "source.port",
+            "tags",
+            "",
+            "message",
+        ] {
+            assert!(!s.may_want(other.as_bytes()), "{other:?}");
+        }
+        // Same length and first byte (modulo 32) as `source.ip`: passes, then the full compare
+        // tells it apart.
+        for near in ["sxxxxx.ip", "3ource.ip", "Source.ip"] {
+            assert!(s.may_want(near.as_bytes()), "{near}");
+            assert_eq!(s.classify(near), None, "{near}");
+        }
+        // Lengths 32 apart share bits: the filter only narrows, the full compare decides.
+        let long = "s".repeat(9 + 32);
+        assert!(s.may_want(long.as_bytes()));
+        assert_eq!(s.classify(&long), None);
+        // An empty set wants nothing; a key added later is found.
+        let mut e = FieldSet::default();
+        assert!(!e.may_want(b"source.ip"));
+        e.add("source.ip").unwrap();
+        assert!(e.may_want(b"source.ip"));
+        assert!(!e.may_want(b"host.name"));
     }
 
     #[test]

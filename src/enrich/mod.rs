@@ -264,7 +264,7 @@ impl Enrichers {
             ioc: ioc.map(|g| g.0),
             asset: self.asset.as_ref().map(|s| s.table.get().0),
             user: self.user.as_ref().map(|s| s.table.get().0),
-            geo_out: Vec::new(),
+            geo_ips: Vec::new(),
             out: Vec::new(),
             matches: Vec::new(),
             cache,
@@ -329,9 +329,10 @@ pub struct EnrichBatch<'a> {
     ioc: Option<Arc<ioc::IocTable>>,
     asset: Option<Arc<asset::AssetTable>>,
     user: Option<Arc<user::UserTable>>,
-    /// GeoIP answers found for the record (and the input they are for, by position), written
-    /// into it once it is no longer borrowed; shared records, so no values are copied twice.
-    geo_out: Vec<(geoip::GeoAnswer, usize)>,
+    /// The record's public addresses to locate (and the GeoIP input each is from, by position),
+    /// looked up once the record is no longer borrowed: the answer is then written straight from
+    /// the address cache, without taking a reference to its records (two atomic operations each).
+    geo_ips: Vec<(IpAddr, usize)>,
     /// Fields to add, gathered while the record is borrowed, then written.
     out: Vec<(Key, Value)>,
     /// IOC matches of the record being enriched.
@@ -359,26 +360,18 @@ impl EnrichBatch<'_> {
             return;
         }
         let mut out = std::mem::take(&mut self.out);
-        let geo_out = &mut self.geo_out;
+        let geo_ips = &mut self.geo_ips;
+        geo_ips.clear();
         let ips = &mut self.ips;
         ips.clear();
         {
             let vals = self.e.fields.scan(doc);
-            if let (Some(s), Some(t), Some(cache)) = (&self.e.geoip, &self.geoip, &mut self.cache) {
-                let tally = &mut self.tally[0];
+            if let (Some(s), Some(_), Some(_)) = (&self.e.geoip, &self.geoip, &self.cache) {
                 for (input, (i, _)) in s.inputs.iter().enumerate() {
                     if let Some(v) = vals[*i] {
                         each_str(v, |s| {
-                            let Some(ip) = ips.parse(s) else { return };
-                            if !is_public(ip) {
-                                return;
-                            }
-                            tally.lookups += 1;
-                            let (slot, records) = cache.slot_and_records(ip);
-                            let found = slot.geo.get_or_insert_with(|| t.lookup(ip, records));
-                            if !found.is_empty() {
-                                tally.hits += 1;
-                                geo_out.push((found.clone(), input));
+                            if let Some(ip) = ips.parse(s).filter(|&ip| is_public(ip)) {
+                                geo_ips.push((ip, input));
                             }
                         });
                     }
@@ -436,10 +429,20 @@ impl EnrichBatch<'_> {
                 }
             }
         }
-        // GeoIP first, as found: straight into the record.
-        for (found, input) in self.geo_out.drain(..) {
-            if let Some(keys) = self.e.geo_keys.get(input) {
-                geoip::emit(&found, keys, |k, v| doc.insert(k, v));
+        // GeoIP first, in input order: straight from the address cache into the record.
+        if let (Some(t), Some(cache)) = (&self.geoip, &mut self.cache) {
+            let tally = &mut self.tally[0];
+            for &(ip, input) in &self.geo_ips {
+                tally.lookups += 1;
+                let (slot, records) = cache.slot_and_records(ip);
+                let found = slot.geo.get_or_insert_with(|| t.lookup(ip, records));
+                if found.is_empty() {
+                    continue;
+                }
+                tally.hits += 1;
+                if let Some(keys) = self.e.geo_keys.get(input) {
+                    geoip::emit(found, keys, |k, v| doc.insert(k, v));
+                }
             }
         }
         for (k, v) in out.drain(..) {

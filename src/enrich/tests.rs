@@ -834,3 +834,57 @@ fn the_processor_enriches_records_and_counts_per_enricher() {
     assert_eq!(c("sluice_enrich_lookups_total", "ioc"), 3);
     assert_eq!(c("sluice_enrich_hits_total", "ioc"), 1);
 }
+
+#[test]
+fn geoip_answers_written_after_the_ioc_lookups_survive_addresses_sharing_a_cache_slot() {
+    // GeoIP lookups run once the record is no longer borrowed, after the IOC lookups: two
+    // addresses of one record in one cache slot replace each other's IOC answers in between,
+    // and each input must still get its own location, counted once per address.
+    let dir = tempfile::tempdir().unwrap();
+    let geo = write(
+        dir.path(),
+        "geo.csv",
+        "network,city_name,country_iso_code\n81.2.69.0/24,London,GB\n5.0.0.0/8,Paris,FR\n",
+    );
+    let london: IpAddr = "81.2.69.142".parse().unwrap();
+    let paris = (0x0500_0000u32..0x0600_0000)
+        .map(|n| IpAddr::V4(n.into()))
+        .find(|&ip| cache::index(ip) == cache::index(london))
+        .unwrap();
+    let list = write(dir.path(), "list.csv", "indicator\n81.2.69.142\n");
+    let m = Metrics::new();
+    let mut cfg = geoip_cfg(vec![db(geo)]);
+    cfg.ioc = Some(IocConfig {
+        files: vec![list],
+        fields: vec!["source.ip".into(), "destination.ip".into()],
+    });
+    let e = Enrichers::new(&cfg, &m).unwrap();
+    let mut batch = e.batch();
+    for _ in 0..2 {
+        let mut doc = Doc::new();
+        doc.insert("source.ip", s(&london.to_string()));
+        doc.insert("destination.ip", s(&paris.to_string()));
+        doc.insert(
+            "host.ip",
+            Value::Array(vec![s("10.1.1.1"), s(&paris.to_string())]),
+        );
+        batch.apply(&mut doc);
+        let text = |k| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+        assert_eq!(text("source.geo.city_name").as_deref(), Some("London"));
+        assert_eq!(text("destination.geo.city_name").as_deref(), Some("Paris"));
+        assert_eq!(text("host.geo.country_iso_code").as_deref(), Some("FR"));
+        // GeoIP fields are written before the IOC match, as before.
+        let at = |key: &str| doc.iter().position(|(k, _)| k == key).unwrap();
+        assert!(at("host.geo.city_name") < at("threat.enrichments"));
+        assert!(at("source.geo.city_name") < at("destination.geo.city_name"));
+        let threat = doc.to_json()["threat"]["enrichments"].clone();
+        assert_eq!(threat.as_array().map(Vec::len), Some(1));
+        assert_eq!(threat[0]["matched"]["field"], "source.ip");
+    }
+    drop(batch);
+    let c = |name, e| m.counter_value(name, &[("enricher", e)]);
+    // Three public addresses per record (10.1.1.1 is private), all located.
+    assert_eq!(c("sluice_enrich_lookups_total", "geoip"), 6);
+    assert_eq!(c("sluice_enrich_hits_total", "geoip"), 6);
+    assert_eq!(c("sluice_enrich_hits_total", "ioc"), 2);
+}
