@@ -738,6 +738,34 @@ mod tests {
         for k in ["host.name", "event.kind", "user.name"] {
             assert_eq!(d.get_each([k])[0], d.get(k), "{k}");
         }
+        // Short keys, keys of one length that differ only inside, and longer keys that share
+        // their first and last eight bytes.
+        let mut d = Doc::new();
+        for (i, k) in [
+            "ab",
+            "ac",
+            "event.created",
+            "event.dataset",
+            "abcdefgh.1.ijklmnop",
+            "abcdefgh.2.ijklmnop",
+            "abcdefghXijklmnop",
+            "abcdefghYijklmnop",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            d.insert(k, i as i64);
+        }
+        let got = d.get_each([
+            "ac",
+            "event.dataset",
+            "abcdefgh.1.ijklmnop",
+            "abcdefghYijklmnop",
+            "abcdefgh.3.ijklmnop",
+            "event.datasex",
+        ]);
+        let want = [Some(1), Some(3), Some(4), Some(7), None, None];
+        assert_eq!(got.map(|v| v.and_then(Value::as_i64)), want);
     }
 
     #[test]
