@@ -597,13 +597,8 @@ mod tests {
             f64::MIN_POSITIVE,
         ];
         // Pseudo-random values: decimals with 0 to 8 places across magnitudes, and raw bits.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut next = || rng.next();
         for _ in 0..200_000 {
             let r = next();
             let places = (r % 9) as i32;
@@ -657,11 +652,9 @@ mod tests {
         let alphabet = [
             "a", "\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "é", "✓", "\u{7f}", "<", "=",
         ];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::testing::XorShift(0x2545_F491_4F6C_DD1D);
         for _ in 0..5000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next();
             let len = (seed % 100) as usize;
             let s: String = (0..len)
                 .map(|k| alphabet[((seed >> (k % 50)) as usize + k * 7) % alphabet.len()])
@@ -828,13 +821,8 @@ mod tests {
         let segs = [
             "a", "b", "a-x", "ab", "source", "ip", "x_y", "é", "q\"t", "",
         ];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut next = move |n: usize| rng.below(n);
         // One document for every round, as the processor reuses it: plans are built and reused.
         let mut d = Doc::new();
         for round in 0..2000 {

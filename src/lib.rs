@@ -23,4 +23,6 @@ pub mod readiness;
 pub mod scan;
 pub mod source_type;
 pub mod systemd;
+#[cfg(test)]
+mod testing;
 pub mod tls;

@@ -344,15 +344,13 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::testing::XorShift(0x2545_f491_4f6c_dd1d);
         for max in [1, 7, 64, 4096] {
             let mut f = StreamFramer::new(SyslogFraming::Auto, max);
             for _ in 0..2000 {
                 let mut chunk = Vec::new();
-                for _ in 0..(seed % 40) {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
+                for _ in 0..(rng.0 % 40) {
+                    let seed = rng.next();
                     let b = match seed % 6 {
                         0 => b'\n',
                         1 => b' ',

@@ -462,13 +462,8 @@ fn random_lines_never_panic() {
     let n = normalizer();
     let c = ctx();
     let mut doc = Doc::new();
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = crate::testing::XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next();
     let alphabet: &[u8] = b",,,,\"\"0123456789./:- abcTRAFFIC\xc3\xa9\xff\\@()";
     let prefixes = [
         "1,2024/03/05 10:11:12,011901002345,TRAFFIC,end,1,2024/03/05 10:11:12,",

@@ -322,13 +322,8 @@ mod tests {
             "\"tab\\there and a long tail of text\"",
             "\"\\ud83d\\ude00\"",
         ];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::testing::XorShift(0x2545_F491_4F6C_DD1D);
+        let mut next = move |n: usize| rng.below(n);
         fn build(next: &mut dyn FnMut(usize) -> usize, atoms: &[&str], depth: usize) -> String {
             let pick = if depth > 3 { 0 } else { next(4) };
             match pick {
