@@ -197,7 +197,7 @@ impl KeyInterner {
     }
 
     /// The keys of a document, from the values of `host.name`, `host.hostname`, `event.dataset`
-    /// and `panw.panos.type` (as `Doc::get_each` returns them).
+    /// and `panw.panos.type` (as `Doc::write_json_get` returns them).
     pub fn keys(&mut self, [name, hostname, dataset, log_type]: [Option<&Value>; 4]) -> RecordKeys {
         fn text(v: Option<&Value>) -> Option<&str> {
             v.and_then(Value::as_str)

@@ -58,6 +58,8 @@ struct Plan {
     used: u64,
     /// The keys, in insertion order, this plan was built for.
     keys: Vec<Key>,
+    /// Keys looked up while writing with this plan, and where each one's value is (`find`).
+    found: Vec<(&'static str, Option<u32>)>,
     /// For each value written, the index of its field, in output order.
     values: Vec<u32>,
     /// Literal JSON; `ends[j]` is where the literal before value `j` ends, and the bytes after the
@@ -72,8 +74,14 @@ struct Plan {
 const LIT: usize = 32;
 
 impl PlanCache {
-    /// Writes `fields` as one nested JSON object, reusing or building its plan.
-    pub(super) fn write(&mut self, fields: &[(Key, Value)], out: &mut Vec<u8>) {
+    /// Writes `fields` as one nested JSON object, reusing or building its plan, and returns the
+    /// index of the last field with each of `keys`.
+    pub(super) fn write<const N: usize>(
+        &mut self,
+        fields: &[(Key, Value)],
+        out: &mut Vec<u8>,
+        keys: &[&'static str; N],
+    ) -> [Option<u32>; N] {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, || None);
         }
@@ -101,9 +109,13 @@ impl PlanCache {
             }
         };
         let now = self.hits + self.misses;
-        if let Some(plan) = &mut ways[way] {
-            plan.used = now;
-            plan.emit(fields, out, &mut self.times);
+        match &mut ways[way] {
+            Some(plan) => {
+                plan.used = now;
+                plan.emit(fields, out, &mut self.times);
+                plan.find(fields, keys)
+            }
+            None => [None; N],
         }
     }
 
@@ -120,6 +132,34 @@ impl Plan {
                 let (a, b): (&str, &str) = (a, b);
                 (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
             })
+    }
+
+    /// The index of the last field with each of `keys`: remembered for the last set of keys
+    /// asked (compared by address, as callers pass the same literals every time), else found by
+    /// a scan of the fields.
+    fn find<const N: usize>(
+        &mut self,
+        fields: &[(Key, Value)],
+        keys: &[&'static str; N],
+    ) -> [Option<u32>; N] {
+        let same = self.found.len() == N
+            && self
+                .found
+                .iter()
+                .zip(keys)
+                .all(|((a, _), b)| std::ptr::eq(*a, *b));
+        if !same {
+            self.found.clear();
+            self.found.extend(keys.iter().map(|&k| {
+                let at = fields.iter().rposition(|(f, _)| f == k);
+                (k, at.map(|i| i as u32))
+            }));
+        }
+        let mut at = [None; N];
+        for (slot, (_, i)) in at.iter_mut().zip(&self.found) {
+            *slot = *i;
+        }
+        at
     }
 
     fn emit(&self, fields: &[(Key, Value)], out: &mut Vec<u8>, times: &mut Times) {
@@ -223,6 +263,7 @@ fn build(fields: &[(Key, Value)], hash: u64, order: &mut Vec<u128>) -> Plan {
         hash,
         used: 0,
         keys: fields.iter().map(|(k, _)| k.clone()).collect(),
+        found: Vec::new(),
         values: Vec::with_capacity(order.len()),
         text: Vec::with_capacity(order.len() * 16 + LIT),
         len: 0,
@@ -374,7 +415,7 @@ mod tests {
             for t in [other(n), utc, other(100 + n), plus2, other(200 + n), utc] {
                 let fields = vec![(Key::Borrowed("t"), Value::Time(t))];
                 out.clear();
-                cache.write(&fields, &mut out);
+                cache.write(&fields, &mut out, &[]);
                 let mut want = b"{\"t\":\"".to_vec();
                 write_rfc3339(&mut want, &t);
                 want.extend_from_slice(b"\"}");
@@ -399,7 +440,7 @@ mod tests {
         let mut out = Vec::new();
         let mut write = |cache: &mut PlanCache, n: usize| {
             out.clear();
-            cache.write(&doc(n), &mut out);
+            cache.write(&doc(n), &mut out, &[]);
             assert_eq!(out, format!("{{\"k{n}\":{{\"x\":{n}}}}}").into_bytes());
         };
         // WAYS lists cycled: built once each, then always found.

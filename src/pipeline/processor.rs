@@ -399,20 +399,22 @@ fn push_record(
     received: DateTime<Utc>,
     keys: &mut KeyInterner,
 ) {
-    let [ts, name, hostname, dataset, log_type] = doc.get_each([
-        "@timestamp",
-        "host.name",
-        "host.hostname",
-        "event.dataset",
-        "panw.panos.type",
-    ]);
+    let start = data.len();
+    let [ts, name, hostname, dataset, log_type] = doc.write_json_get(
+        data,
+        &[
+            "@timestamp",
+            "host.name",
+            "host.hostname",
+            "event.dataset",
+            "panw.panos.type",
+        ],
+    );
+    let end = data.len();
     let timestamp = match ts {
         Some(Value::Time(t)) => t.with_timezone(&Utc),
         _ => received,
     };
-    let start = data.len();
-    doc.write_json(data);
-    let end = data.len();
     data.push(b'\n');
     records.push(OutRecord {
         range: start..end,
