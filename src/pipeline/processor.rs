@@ -325,7 +325,7 @@ impl Processor {
         }
         doc.insert("event.created", received);
         if self.keep_original {
-            doc.insert("event.original", crate::doc::lossy(raw));
+            doc.insert_reusing("event.original", &crate::doc::lossy(raw));
         }
         if text_fallback && !doc.contains("message") {
             doc.insert("message", crate::doc::lossy(raw).trim_end());
