@@ -13,6 +13,7 @@ pub mod event;
 pub mod framing;
 pub mod inputs;
 pub mod ip;
+pub(crate) mod json_str;
 pub mod kafka;
 pub mod metrics;
 pub mod normalize;

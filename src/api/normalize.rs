@@ -199,13 +199,76 @@ struct JsonBody<'a> {
     records: Vec<&'a RawValue>,
 }
 
-/// The common body, every record a string: parsed in one pass. `JsonBody` parses each element
-/// twice (once to find its end, once to unescape it), which was a third of the request's parse.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StringsBody<'a> {
-    #[serde(borrow)]
-    records: Vec<Text<'a>>,
+/// JSON whitespace in `b` from `i` on skipped: the index of the next other byte (or the end).
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The records of the common body, every record a string: `{"records": ["...", ...]}` (no other
+/// key) or `["...", ...]`, read in one pass with `crate::json_str`. `JsonBody` parses each
+/// element twice (once to find its end, once to unescape it), and even one pass of serde_json
+/// cost 9 instructions a byte.
+///
+/// `None` for anything else (invalid UTF-8, an element that is not a string, another or a
+/// repeated key, bytes after the body, an escape `json_str` leaves to serde_json, malformed
+/// JSON): the general path then gives the per-element results and the errors.
+fn only_strings(body: &[u8]) -> Option<Vec<Cow<'_, str>>> {
+    let s = std::str::from_utf8(body).ok()?;
+    let b = s.as_bytes();
+    let mut i = skip_ws(b, 0);
+    let object = b.get(i) == Some(&b'{');
+    if object {
+        i = skip_ws(b, i + 1);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key, end) = crate::json_str::read(s, i + 1)?;
+        if key != "records" {
+            return None;
+        }
+        i = skip_ws(b, end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+    }
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    let mut strings = Vec::new();
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (v, end) = crate::json_str::read(s, i + 1)?;
+            strings.push(v);
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b']') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if object {
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b'}') {
+            return None;
+        }
+        i += 1;
+    }
+    (skip_ws(b, i) == b.len()).then_some(strings)
 }
 
 /// Builds the batch and the answer's slots, enforcing `max_records`.
@@ -261,22 +324,15 @@ fn normalize(
     };
     match format {
         Format::Json => {
-            let array = body.trim_ascii_start().starts_with(b"[");
             // Only strings: one pass. Anything else (an object element, a malformed body) takes
             // the general path below, which gives the per-element results and the errors.
-            let strings = if array {
-                serde_json::from_slice::<Vec<Text>>(body).ok()
-            } else {
-                serde_json::from_slice::<StringsBody>(body)
-                    .ok()
-                    .map(|b| b.records)
-            };
-            if let Some(strings) = strings {
-                for Text(s) in &strings {
+            if let Some(strings) = only_strings(body) {
+                for s in &strings {
                     c.record(s.as_bytes())?;
                 }
                 return finish(processor, c);
             }
+            let array = body.trim_ascii_start().starts_with(b"[");
             let elements: Vec<&RawValue> = if array {
                 serde_json::from_slice(body)
             } else {
@@ -442,6 +498,134 @@ mod tests {
             run(r#"{"records": ["a"], "x": 1}"#, Format::Json, 10),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    /// The records serde_json reads from `body` as the general path does (a body starting with
+    /// `[` as an array, any other as `{"records": [...]}`) when every one is a string.
+    fn serde_strings(body: &[u8]) -> Option<Vec<String>> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Records {
+            records: Vec<String>,
+        }
+        if body.trim_ascii_start().starts_with(b"[") {
+            serde_json::from_slice::<Vec<String>>(body).ok()
+        } else {
+            serde_json::from_slice::<Records>(body)
+                .ok()
+                .map(|r| r.records)
+        }
+    }
+
+    /// Whenever the fast reader takes `body`, serde_json reads the same strings from it. Whether
+    /// it took it.
+    fn agrees(body: &[u8]) -> bool {
+        let Some(fast) = only_strings(body) else {
+            return false;
+        };
+        let fast: Vec<String> = fast.into_iter().map(Cow::into_owned).collect();
+        assert_eq!(
+            Some(fast),
+            serde_strings(body),
+            "{:?}",
+            String::from_utf8_lossy(body)
+        );
+        true
+    }
+
+    /// Generated bodies of both shapes, and every truncation and one-byte change of them: the
+    /// fast reader takes exactly the bodies it should and never disagrees with serde_json.
+    #[test]
+    fn the_fast_reader_declines_or_agrees_with_serde() {
+        // Strings the reader takes: every escape kind, \u escapes (control, non-ASCII, upper
+        // case), raw non-ASCII, an escape at a chunk boundary, a JSON batch inside a string.
+        let taken = [
+            r#""""#,
+            r#""a""#,
+            r#""plain text that runs past one chunk of sixteen bytes""#,
+            r#""\"\\\/\b\f\n\r\t""#,
+            r#""\u0000\u001F\u007f\u0020""#,
+            r#""caf\u00e9 \u4E2D \uFFFF""#,
+            "\"é✓😀 raw\"",
+            r#""0123456789abcde\n0123456789abcd\"""#,
+            r#""{\"Records\": [{\"a\": 1}]}""#,
+        ];
+        // Elements it leaves to serde_json: surrogates (a pair, a lone half), a raw control
+        // character, a bad escape, elements that are not strings.
+        let declined = [
+            r#""\ud83d\ude00""#,
+            r#""\ud83d""#,
+            "\"a\u{1}b\"",
+            "\"tab\there\"",
+            r#""\x""#,
+            r#""\u12g4""#,
+            "null",
+            "1",
+            "true",
+            "{}",
+            r#"{"x": 1}"#,
+            "[]",
+            r#"["a"]"#,
+        ];
+        let spaces = ["", "", " ", "\n", "\t", "\r\n", " \t\n\r "];
+        let garbage = ["x", ",", "]", "}", "{}", "\0", "\u{c}", "\"a\""];
+        let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut taken_count = 0;
+        for n in 0..400 {
+            let mut ws = || spaces[rng.below(spaces.len())];
+            let (w1, w2, w3, w4, w5, w6) = (ws(), ws(), ws(), ws(), ws(), ws());
+            let mut expect = true;
+            let items: Vec<String> = (0..rng.below(5))
+                .map(|_| {
+                    let s = if rng.below(8) == 0 {
+                        expect = false;
+                        declined[rng.below(declined.len())]
+                    } else {
+                        taken[rng.below(taken.len())]
+                    };
+                    let (a, b) = (spaces[rng.below(spaces.len())], spaces[rng.below(3)]);
+                    format!("{a}{s}{b}")
+                })
+                .collect();
+            let array = format!("[{w1}{}{w2}]", items.join(","));
+            let mut body = match rng.below(10) {
+                0..=3 => format!("{w3}{{{w4}\"records\"{w5}:{w6}{array}{w1}}}{w2}"),
+                4..=6 => format!("{w3}{array}{w4}"),
+                // The key spelled with an escape is still `records`.
+                7 => format!(r#"{w3}{{"rec\u006frds":{array}}}{w4}"#),
+                8 => {
+                    expect = false;
+                    match rng.below(5) {
+                        0 => format!(r#"{{"records":{array},"x":1}}"#),
+                        1 => format!(r#"{{"x":1,{w3}"records":{array}}}"#),
+                        2 => format!(r#"{{"records":{array},"records":[]}}"#),
+                        3 => format!(r#"{{"Records":{array}}}"#),
+                        _ => "{}".to_owned(),
+                    }
+                }
+                _ => {
+                    expect = false;
+                    format!("\u{c}{array}")
+                }
+            };
+            if n % 7 == 0 {
+                expect = false;
+                body.push_str(garbage[rng.below(garbage.len())]);
+            }
+            assert_eq!(agrees(body.as_bytes()), expect, "{body:?}");
+            taken_count += usize::from(expect);
+            let noise = [
+                b'"', b'\\', b',', b':', b'[', b']', b'{', b'}', b' ', b'u', b'0', 1, 0xC3, 0xFF,
+            ];
+            let bytes = body.as_bytes();
+            for cut in 0..bytes.len() {
+                agrees(&bytes[..cut]);
+                let mut m = bytes.to_vec();
+                m[cut] = noise[rng.below(noise.len())];
+                agrees(&m);
+            }
+        }
+        assert!(taken_count > 100, "{taken_count}");
     }
 
     #[test]

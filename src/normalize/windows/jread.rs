@@ -2,7 +2,7 @@
 //!
 //! serde_json drives [`J`]'s `Deserialize` through a visitor per value, and that plumbing, not
 //! the scanning, was most of the cost of a Windows JSON record. This reader builds the same tree
-//! in one recursive pass, finding the end of a string sixteen bytes at a time (`crate::scan`).
+//! in one recursive pass, reading strings with `crate::json_str` (sixteen bytes at a time).
 //! It takes only the plain cases: anything else (invalid JSON, numbers with a fraction or an
 //! exponent, `-0`, integers beyond 64 bits, surrogate escapes, deep nesting) returns `None` and
 //! the caller parses with serde_json, which then defines the result and the error message.
@@ -111,71 +111,12 @@ impl<'a> Reader<'a> {
         0i64.checked_sub_unsigned(n).map(|v| J::Num(v.into()))
     }
 
-    /// Index of the first `"`, `\` or control character at or after `from`.
-    #[inline]
-    fn special(&self, from: usize) -> Option<usize> {
-        let mut at = from;
-        while at < self.b.len() {
-            // Padding with `a` flags nothing.
-            let (c, _) = crate::scan::chunk(self.b, at, b'a');
-            let m = crate::scan::json_escape(&c);
-            if m != 0 {
-                return Some(at + m.trailing_zeros() as usize);
-            }
-            at += crate::scan::CHUNK;
-        }
-        None
-    }
-
     /// A string, after its opening quote: borrowed from the input unless it has escapes.
+    #[inline]
     fn string(&mut self) -> Option<Cow<'a, str>> {
-        let start = self.i;
-        let stop = self.special(start)?;
-        if self.b[stop] == b'"' {
-            self.i = stop + 1;
-            return Some(Cow::Borrowed(self.s.get(start..stop)?));
-        }
-        let mut out = String::with_capacity(stop - start + 16);
-        out.push_str(self.s.get(start..stop)?);
-        let mut at = stop;
-        loop {
-            match self.b[at] {
-                b'"' => {
-                    self.i = at + 1;
-                    return Some(Cow::Owned(out));
-                }
-                b'\\' => {
-                    let c = match *self.b.get(at + 1)? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hex = self.b.get(at + 2..at + 6)?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return None;
-                            }
-                            let code = u32::from_str_radix(self.s.get(at + 2..at + 6)?, 16).ok()?;
-                            at += 4;
-                            // A surrogate (half of a pair) is not a char: left to serde_json.
-                            char::from_u32(code)?
-                        }
-                        _ => return None,
-                    };
-                    at += 2;
-                    out.push(c);
-                }
-                // A raw control character.
-                _ => return None,
-            }
-            let next = self.special(at)?;
-            out.push_str(self.s.get(at..next)?);
-            at = next;
-        }
+        let (v, end) = crate::json_str::read(self.s, self.i)?;
+        self.i = end;
+        Some(v)
     }
 
     fn object(&mut self, depth: usize) -> Option<J<'a>> {
