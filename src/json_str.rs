@@ -8,6 +8,15 @@
 
 use std::borrow::Cow;
 
+/// JSON whitespace in `b` from `i` on skipped: the index of the next other byte (or the end).
+#[inline]
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
 /// The first `"`, `\` or control character in `b` at or after `from`: the start of its chunk
 /// and the chunk's mask (bit `i` set for each such byte `i` bytes after that start).
 #[inline]

@@ -58,7 +58,7 @@ pub fn short(b: &[u8], pad: u8) -> [u8; CHUNK] {
         0
     };
     let pads = u128::from_le_bytes([pad; CHUNK]);
-    // A table load: the 128-bit shift with its `n == 16` case was 8 % of `write_json_str`.
+    // A table load instead of a 128-bit shift with its own `n == 16` case.
     (v | pads & TAIL[n]).to_le_bytes()
 }
 

@@ -199,15 +199,6 @@ struct JsonBody<'a> {
     records: Vec<&'a RawValue>,
 }
 
-/// JSON whitespace in `b` from `i` on skipped: the index of the next other byte (or the end).
-#[inline]
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
 /// The records of the common body, every record a string: `{"records": ["...", ...]}` (no other
 /// key) or `["...", ...]`, read in one pass with `crate::json_str`. `JsonBody` parses each
 /// element twice (once to find its end, once to unescape it), and even one pass of serde_json
@@ -217,6 +208,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// repeated key, bytes after the body, an escape `json_str` leaves to serde_json, malformed
 /// JSON): the general path then gives the per-element results and the errors.
 fn only_strings(body: &[u8]) -> Option<Vec<Cow<'_, str>>> {
+    use crate::json_str::skip_ws;
     let s = std::str::from_utf8(body).ok()?;
     let b = s.as_bytes();
     let mut i = skip_ws(b, 0);

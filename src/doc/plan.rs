@@ -63,10 +63,8 @@ struct Plan {
     /// For each value written, the index of its field, in output order.
     values: Vec<u32>,
     /// Literal JSON; `ends[j]` is where the literal before value `j` ends, and the bytes after the
-    /// last end close the document.
-    /// `len` bytes of it, then `LIT` bytes of padding.
+    /// last end close the document. `LIT` bytes of padding follow.
     text: Vec<u8>,
-    len: usize,
     ends: Vec<u32>,
 }
 
@@ -142,6 +140,10 @@ impl Plan {
         fields: &[(Key, Value)],
         keys: &[&'static str; N],
     ) -> [Option<u32>; N] {
+        if N == 0 {
+            // A plain write: what the plan remembers for the pipeline's keys stays.
+            return [None; N];
+        }
         let same = self.found.len() == N
             && self
                 .found
@@ -185,7 +187,8 @@ impl Plan {
             }
             start = end;
         }
-        out.extend_from_slice(&self.text[start..self.len]);
+        let len = self.text.len().saturating_sub(LIT);
+        out.extend_from_slice(self.text.get(start..len).unwrap_or_default());
     }
 }
 
@@ -266,7 +269,6 @@ fn build(fields: &[(Key, Value)], hash: u64, order: &mut Vec<u128>) -> Plan {
         found: Vec::new(),
         values: Vec::with_capacity(order.len()),
         text: Vec::with_capacity(order.len() * 16 + LIT),
-        len: 0,
         ends: Vec::with_capacity(order.len()),
     };
     let out = &mut plan.text;
@@ -337,7 +339,6 @@ fn build(fields: &[(Key, Value)], hash: u64, order: &mut Vec<u128>) -> Plan {
         out.push(b'}');
     }
     out.push(b'}');
-    plan.len = out.len();
     out.resize(out.len() + LIT, 0);
     plan
 }

@@ -35,12 +35,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     #[inline]
     fn ws(&mut self) {
-        while let Some(&c) = self.b.get(self.i) {
-            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-                break;
-            }
-            self.i += 1;
-        }
+        self.i = crate::json_str::skip_ws(self.b, self.i);
     }
 
     /// Skips whitespace and consumes `c` when it comes next.
