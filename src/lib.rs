@@ -26,4 +26,5 @@ pub mod source_type;
 pub mod systemd;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod tls;

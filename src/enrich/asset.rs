@@ -17,6 +17,7 @@ use super::cache::IpMemo;
 use super::{extension, mmdb::parse_network, EnrichError, LoadReport, Tally};
 use crate::config::AssetConfig;
 use crate::doc::{Doc, Key, Value};
+use crate::text::trim;
 
 /// What the inventory says about one host, ready to insert.
 #[derive(Debug, Default)]
@@ -169,7 +170,7 @@ impl AssetTable {
         out: &mut Vec<(Key, Value)>,
     ) -> bool {
         tally.lookups += 1;
-        let Some(asset) = self.find(value.trim(), ips) else {
+        let Some(asset) = self.find(trim(value), ips) else {
             return false;
         };
         tally.hits += 1;

@@ -16,6 +16,7 @@ use super::cache::{IpCache, IpMemo};
 use super::{extension, mmdb::parse_network, EnrichError, LoadReport, Tally};
 use crate::config::IocConfig;
 use crate::doc::Value;
+use crate::text::trim;
 
 /// What an indicator is, as ECS `threat.indicator.type` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,7 +143,7 @@ fn lower(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Reads one indicator; `kind` is the list's type column (`None`: guessed from the value).
 fn parse_indicator(raw: &str, kind: Option<&str>) -> Result<Parsed, String> {
-    let s = raw.trim();
+    let s = trim(raw);
     if s.is_empty() {
         return Err("empty indicator".into());
     }
@@ -415,7 +416,7 @@ impl IocTable {
         cache: &mut IpCache,
         out: &mut Vec<Value>,
     ) {
-        let value = value.trim();
+        let value = trim(value);
         if value.is_empty() {
             return;
         }

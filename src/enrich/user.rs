@@ -11,6 +11,7 @@ use std::path::Path;
 use super::{EnrichError, LoadReport, Tally};
 use crate::config::UserConfig;
 use crate::doc::{Doc, Key, Value};
+use crate::text::trim;
 
 #[derive(Default)]
 pub struct UserTable {
@@ -99,7 +100,7 @@ impl UserTable {
         doc: &Doc,
         out: &mut Vec<(Key, Value)>,
     ) -> bool {
-        let name = name.trim();
+        let name = trim(name);
         if name.is_empty() {
             return false;
         }

@@ -15,6 +15,7 @@ use crate::doc::{Doc, Related, Value};
 use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::panos::{split_fields, Conversion, Layout, LogType, OutcomeRule, PanosSchema};
+use crate::text::trim;
 
 /// Field names live as long as the process: a reload that loads the same names again reuses them,
 /// so the set only grows with genuinely new names.
@@ -443,7 +444,7 @@ fn record_time(
     ctx: &Context,
 ) -> Option<DateTime<FixedOffset>> {
     if let Some(hr) = layout.high_res.and_then(|i| fields.get(i)) {
-        let hr = hr.trim();
+        let hr = trim(hr);
         if !hr.is_empty() && !hr.starts_with("1969") && !hr.starts_with("1970") {
             if let Ok(t) = DateTime::parse_from_rfc3339(hr) {
                 return Some(t);
@@ -452,7 +453,7 @@ fn record_time(
     }
     fields
         .get(layout.time_generated)
-        .and_then(|g| parse_time(g.trim(), ctx))
+        .and_then(|g| parse_time(trim(g), ctx))
 }
 
 /// `YYYY/MM/DD HH:MM:SS` in the configured zone, or RFC 3339 with its own offset.
@@ -621,18 +622,18 @@ fn convert<'a>(
             }
         }
         Conversion::Trim => {
-            let v = v.trim();
+            let v = trim(v);
             put_str(doc, m.key, v);
             if let Some(kind) = m.related {
                 seen.relate(kind, v);
             }
         }
-        Conversion::Int => match v.trim().parse::<i64>() {
+        Conversion::Int => match trim(v).parse::<i64>() {
             Ok(n) => doc.insert(m.key, n),
             Err(_) => put_str(doc, m.fallback, v),
         },
         Conversion::Ip => {
-            let v = v.trim();
+            let v = trim(v);
             match parse_ip(v) {
                 Some(ip) => {
                     doc.insert(m.key, v);
@@ -647,7 +648,7 @@ fn convert<'a>(
             }
         }
         Conversion::IpAlt => {
-            let v = v.trim();
+            let v = trim(v);
             let Some(ip) = parse_ip(v) else {
                 return;
             };
@@ -667,7 +668,7 @@ fn convert<'a>(
                 }
             }
         }
-        Conversion::Time => match parse_time(v.trim(), ctx) {
+        Conversion::Time => match parse_time(trim(v), ctx) {
             Some(t) => {
                 if m.role == Role::EventStart {
                     seen.start = Some(t);
@@ -676,7 +677,7 @@ fn convert<'a>(
             }
             None => put_str(doc, m.fallback, v),
         },
-        Conversion::Seconds => match v.trim().parse::<i64>() {
+        Conversion::Seconds => match trim(v).parse::<i64>() {
             Ok(s) => {
                 let ns = s.saturating_mul(1_000_000_000);
                 if m.role == Role::EventDuration {
@@ -703,7 +704,7 @@ fn convert<'a>(
             doc.insert(m.key, lower);
         }
         Conversion::User => {
-            let (name, domain) = split_user(v.trim());
+            let (name, domain) = split_user(trim(v));
             if name.is_empty() || name == "-" {
                 return;
             }
@@ -720,7 +721,7 @@ fn convert<'a>(
             seen.relate(Related::User, name);
         }
         Conversion::UserAppend => {
-            let v = v.trim();
+            let v = trim(v);
             if v == "-" {
                 return;
             }
@@ -731,7 +732,7 @@ fn convert<'a>(
             seen.relate(Related::User, v);
         }
         Conversion::Threat => {
-            let (name, id) = split_threat(v.trim());
+            let (name, id) = split_threat(trim(v));
             if let Some(id) = id {
                 doc.insert(m.aux, id);
                 if id == "9999" {
@@ -743,7 +744,7 @@ fn convert<'a>(
         }
         Conversion::Misc => misc(m, v, subtype, doc),
         Conversion::Direction => {
-            let dir = match v.trim() {
+            let dir = match trim(v) {
                 "client-to-server" | "0" => "inbound",
                 "server-to-client" | "1" => "outbound",
                 _ => "unknown",
@@ -751,7 +752,7 @@ fn convert<'a>(
             doc.insert(m.key, dir);
         }
         Conversion::Flags => {
-            let hex = v.trim();
+            let hex = trim(v);
             let hex = hex
                 .strip_prefix("0x")
                 .or_else(|| hex.strip_prefix("0X"))
@@ -765,7 +766,7 @@ fn convert<'a>(
             }
         }
         Conversion::Severity => {
-            let v = v.trim();
+            let v = trim(v);
             let num = match v.to_ascii_lowercase().as_str() {
                 "critical" => Some(1),
                 "high" => Some(2),
@@ -802,12 +803,12 @@ fn convert<'a>(
             put_str(doc, m.key, &mac);
         }
         Conversion::NonZero => {
-            if v.trim() != "0" {
+            if trim(v) != "0" {
                 put_str(doc, m.key, v);
             }
         }
         Conversion::TlsVersion => {
-            let v = v.trim();
+            let v = trim(v);
             let split = v.find(|c: char| c.is_ascii_digit());
             match split {
                 Some(i) if i > 0 => {
@@ -818,7 +819,7 @@ fn convert<'a>(
             }
         }
         Conversion::Fingerprint => {
-            let v = v.trim();
+            let v = trim(v);
             let algo = if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
                 None
             } else {
@@ -838,7 +839,7 @@ fn convert<'a>(
             }
         }
         Conversion::LastToken => {
-            let word = v.trim().rsplit(' ').next().unwrap_or("");
+            let word = trim(v).rsplit(' ').next().unwrap_or("");
             put_str(doc, m.key, word);
         }
     }
@@ -864,7 +865,7 @@ fn split_user(v: &str) -> (&str, Option<&str>) {
 fn split_threat(v: &str) -> (&str, Option<&str>) {
     if let Some(body) = v.strip_suffix(')') {
         if let Some((name, id)) = body.rsplit_once('(') {
-            let id = id.trim();
+            let id = trim(id);
             if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
                 return (name.trim_end(), Some(id));
             }
@@ -936,7 +937,7 @@ fn url_fields(orig: &str, doc: &mut Doc) {
 }
 
 fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str>], doc: &mut Doc) {
-    let col = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| f.trim());
+    let col = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| trim(f));
     doc.insert("event.kind", ty.kind);
     doc.insert(
         "event.category",

@@ -11,6 +11,7 @@ use crate::doc::{Doc, Related, Value};
 use crate::ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::syslog::{parse, SdElement, Syslog};
+use crate::text::trim;
 
 const FACILITY: [&str; 24] = [
     "kern",
@@ -139,7 +140,7 @@ pub fn normalize_parsed(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
     doc.insert("event.kind", "event");
     doc.insert("event.module", "system");
     let text = crate::doc::lossy(s.msg);
-    let msg = text.trim();
+    let msg = trim(&text);
     if !msg.is_empty() {
         doc.insert("message", msg);
     }
@@ -305,7 +306,7 @@ fn unquote(s: &str) -> &str {
 
 /// One whitespace-free token, or `None` (guards against grabbing a sentence as a name).
 fn token(s: &str) -> Option<&str> {
-    let s = s.trim();
+    let s = trim(s);
     (!s.is_empty() && !s.contains(char::is_whitespace)).then_some(s)
 }
 
@@ -421,7 +422,7 @@ fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
     let p = port(rest);
     let sig = rest
         .split_once(": ")
-        .map(|(_, s)| s.trim())
+        .map(|(_, s)| trim(s))
         .filter(|s| !s.is_empty());
     doc.insert("system.auth.ssh.event", event);
     doc.insert("system.auth.ssh.method", method);
@@ -545,7 +546,7 @@ fn sudo<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
     let mut command = None;
     loop {
         if let Some(c) = rest.strip_prefix("COMMAND=") {
-            command = Some(c.trim());
+            command = Some(trim(c));
             break;
         }
         let (part, next) = match split(rest, pat!(" ; ")) {
@@ -559,7 +560,7 @@ fn sudo<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
         } else if let Some(v) = part.strip_prefix("USER=") {
             run_as = Some(v);
         } else if tty.is_none() && pwd.is_none() && run_as.is_none() {
-            error = Some(part.trim());
+            error = Some(trim(part));
         }
         rest = next;
     }
@@ -688,7 +689,7 @@ fn su<'m>(msg: &'m str, f: &mut Found<'m>) {
         let Some((target, actor)) = r.1.split_once(" by ") else {
             return;
         };
-        (r.0, actor.trim(), target)
+        (r.0, trim(actor), target)
     } else if let Some((sign, r)) = msg
         .strip_prefix("+ ")
         .map(|r| ("success", r))
@@ -834,7 +835,7 @@ fn pam_users<'m>(msg: &'m str, f: &mut Found<'m>) {
         f.matched = true;
         match by {
             Some(by) => {
-                let by = by.trim();
+                let by = trim(by);
                 let (name, uid) = match by.split_once("(uid=") {
                     Some((n, u)) => (n, u.strip_suffix(')')),
                     None => (by, None),

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::doc::{Doc, Key, Value};
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::winxml::{self, WinEvent};
+use crate::text::{is_blank, trim};
 
 use json::{Shape, J};
 use table::{Conv, Mapping, Module, Ref, Rule, Tables, Target};
@@ -76,7 +77,7 @@ pub struct WindowsNormalizer {
 
 /// Empty text and `-` mean "no value" in Windows events.
 fn blank(s: &str) -> bool {
-    let t = s.trim();
+    let t = trim(s);
     t.is_empty() || t == "-"
 }
 
@@ -419,7 +420,7 @@ fn split_kv(text: &str, split: &str, sep: &str, out: &mut Vec<(String, String)>)
             continue;
         };
         let key: String = k.chars().filter(|c| !c.is_whitespace()).collect();
-        let v = v.trim();
+        let v = trim(v);
         if !key.is_empty() && !v.is_empty() && !out.iter().any(|(k, _)| *k == key) {
             out.push((key, v.to_owned()));
         }
@@ -439,7 +440,7 @@ fn event_data_objects(ev: &WinEvent<'_>, extra: &[(String, String)], doc: &mut D
     // without comparing against every earlier name.
     let mut taken = 0u64;
     for (k, v) in pairs {
-        if v.trim().is_empty() {
+        if is_blank(v) {
             continue;
         }
         let bit = name_bit(k);
@@ -454,7 +455,7 @@ fn event_data_objects(ev: &WinEvent<'_>, extra: &[(String, String)], doc: &mut D
     }
     let mut obj: Vec<(String, Value)> = Vec::with_capacity(ev.user_data.len() + 1);
     for (k, v) in &ev.user_data {
-        if !v.trim().is_empty() && !obj.iter().any(|(ok, _)| ok == k) {
+        if !is_blank(v) && !obj.iter().any(|(ok, _)| ok == k) {
             obj.push((k.to_string(), Value::from(v.as_ref())));
         }
     }
@@ -562,7 +563,7 @@ fn apply(m: &Mapping, look: &Lookup<'_, '_>, doc: &mut Doc) {
 
 /// Converts `raw` and writes the result; false when the value did not convert.
 fn convert_into(t: &Target, conv: &Conv, raw: &str, doc: &mut Doc) -> bool {
-    let v = raw.trim();
+    let v = trim(raw);
     match conv {
         Conv::Str => {
             put(doc, t, Value::from(raw));

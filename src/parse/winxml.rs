@@ -13,6 +13,8 @@ use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+use crate::text::{is_blank, trim};
+
 /// Borrowed where possible, owned where the source needed unescaping or conversion.
 pub type Str<'a> = Cow<'a, str>;
 
@@ -538,7 +540,7 @@ impl<'a> Parser<'a, '_> {
 
     fn commit(&mut self, leaf: Leaf, text: Str<'a>) {
         // Pretty-printed XML renders an empty value as a line break and indentation.
-        let text = if !text.is_empty() && text.trim().is_empty() {
+        let text = if !text.is_empty() && is_blank(&text) {
             Cow::Borrowed("")
         } else {
             text
@@ -547,11 +549,11 @@ impl<'a> Parser<'a, '_> {
         let trimmed = |t: Str<'a>| -> Option<Str<'a>> {
             match t {
                 Cow::Borrowed(s) => {
-                    let s = s.trim();
+                    let s = trim(s);
                     (!s.is_empty()).then_some(Cow::Borrowed(s))
                 }
                 Cow::Owned(s) => {
-                    let t = s.trim();
+                    let t = trim(&s);
                     (!t.is_empty()).then(|| Cow::Owned(t.to_owned()))
                 }
             }

@@ -7,10 +7,11 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime};
 
 use crate::ip::parse_ip;
 use crate::normalize::Context;
+use crate::text::trim;
 
 /// Decimal or `0x` hexadecimal, as Windows writes process IDs and ports.
 pub(crate) fn parse_int(s: &str) -> Option<i64> {
-    let s = s.trim();
+    let s = trim(s);
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         return u64::from_str_radix(h, 16).ok().map(|v| v as i64);
     }
@@ -22,7 +23,7 @@ pub(crate) fn parse_int(s: &str) -> Option<i64> {
 
 /// An IP address as written, without a v4-mapped `::ffff:` prefix, brackets or zone.
 pub(crate) fn clean_ip(s: &str) -> Option<&str> {
-    let mut s = s.trim();
+    let mut s = trim(s);
     if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         s = inner;
     }
@@ -71,7 +72,7 @@ pub(crate) fn cn(s: &str) -> &str {
 /// The first `DC=` component of a distinguished name.
 pub(crate) fn dn_domain(s: &str) -> Option<&str> {
     s.split(',').find_map(|p| {
-        let p = p.trim();
+        let p = trim(p);
         p.strip_prefix("DC=").or_else(|| p.strip_prefix("dc="))
     })
 }
@@ -87,7 +88,7 @@ pub(crate) fn domain_user(s: &str) -> Option<(&str, &str)> {
 pub(crate) fn hashes(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
     s.split(',').filter_map(|part| {
         let (k, v) = part.split_once('=')?;
-        let (k, v) = (k.trim(), v.trim());
+        let (k, v) = (trim(k), trim(v));
         if k.is_empty() || v.is_empty() || v.bytes().all(|b| b == b'0') {
             return None;
         }
@@ -190,7 +191,7 @@ pub(crate) fn registry(path: &str) -> (Option<&'static str>, Option<&str>, &str)
 
 /// Sysmon registry `Details` → (data string, data type).
 pub(crate) fn registry_data(details: &str) -> (String, &'static str) {
-    let d = details.trim();
+    let d = trim(details);
     let inner = |prefix: &str| {
         d.get(..prefix.len())
             .filter(|p| p.eq_ignore_ascii_case(prefix))
@@ -254,7 +255,7 @@ pub(crate) fn dns_results(s: &str) -> (Vec<(Cow<'static, str>, String)>, Vec<Str
     let mut answers = Vec::new();
     let mut ips = Vec::new();
     for item in s.split(';') {
-        let item = item.trim();
+        let item = trim(item);
         if item.is_empty() {
             continue;
         }
@@ -278,7 +279,7 @@ pub(crate) fn dns_results(s: &str) -> (Vec<(Cow<'static, str>, String)>, Vec<Str
 
 /// A Windows time stamp: RFC 3339, or zone-less (UTC unless `local`, then the configured zone).
 pub(crate) fn parse_time(s: &str, local: bool, ctx: &Context) -> Option<DateTime<FixedOffset>> {
-    let s = s.trim();
+    let s = trim(s);
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t);
     }
@@ -295,7 +296,7 @@ pub(crate) fn parse_time(s: &str, local: bool, ctx: &Context) -> Option<DateTime
 
 /// `log.level` from a level number or name.
 pub(crate) fn level_name(level: &str) -> Option<Cow<'static, str>> {
-    let l = level.trim();
+    let l = trim(level);
     Some(Cow::Borrowed(match l {
         "0" | "4" => "information",
         "1" => "critical",
@@ -318,7 +319,7 @@ pub(crate) fn level_name(level: &str) -> Option<Cow<'static, str>> {
 
 /// Standard opcode names (winmeta.xml).
 pub(crate) fn opcode_name(op: &str) -> Option<&'static str> {
-    Some(match op.trim() {
+    Some(match trim(op) {
         "0" => "Info",
         "1" => "Start",
         "2" => "Stop",

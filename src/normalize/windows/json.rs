@@ -13,6 +13,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::parse::winxml::{Str, WinEvent};
+use crate::text::is_blank;
 
 /// A parsed JSON value that borrows its strings from the input where it can.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +262,7 @@ pub(crate) fn original_xml<'j>(root: &'j J<'_>) -> Option<&'j str> {
 
 fn set<'a>(slot: &mut Option<Str<'a>>, v: Option<J<'a>>) {
     if let Some(t) = v.and_then(J::into_text) {
-        if !t.trim().is_empty() {
+        if !is_blank(&t) {
             *slot = Some(t);
         }
     }
