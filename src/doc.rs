@@ -34,7 +34,7 @@ pub enum Value {
     Time(DateTime<FixedOffset>),
     Array(Vec<Value>),
     /// An object whose keys are literal (not dotted paths): SD-IDs, event-data names.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Text, Value)>),
     /// Arbitrary JSON kept as parsed (`json.*` of unknown records). Boxed: a `serde_json::Value`
     /// is 72 bytes, and inline it made every field of every document 96 bytes instead of 56.
     Json(Box<serde_json::Value>),
@@ -117,9 +117,11 @@ impl Value {
                 J::String(String::from_utf8_lossy(&b).into_owned())
             }
             Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
-            Value::Object(o) => {
-                J::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::Object(o) => J::Object(
+                o.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
             Value::Json(v) => (**v).clone(),
         }
     }

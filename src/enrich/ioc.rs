@@ -508,9 +508,9 @@ fn net_name(ip: IpAddr, len: u8) -> String {
 
 fn enrichment(meta: &Meta, name: String, atomic: &str, field: &str) -> Value {
     let mut indicator = vec![
-        ("type".to_owned(), Value::Str(meta.kind.ecs().into())),
-        ("name".to_owned(), Value::from(name)),
-        ("provider".to_owned(), Value::from(meta.provider.as_ref())),
+        ("type".into(), Value::Str(meta.kind.ecs().into())),
+        ("name".into(), Value::from(name)),
+        ("provider".into(), Value::from(meta.provider.as_ref())),
     ];
     if let Some(c) = &meta.confidence {
         indicator.push(("confidence".into(), Value::from(c.to_string())));

@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::doc::{Doc, Related, Value};
+use crate::doc::{Doc, Related, Text, Value};
 use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
 
@@ -480,7 +480,7 @@ impl Event<'_> {
         let items: Vec<Value> = seen
             .into_iter()
             .filter_map(|r| {
-                let fields: Vec<(String, Value)> = [
+                let fields: Vec<(Text, Value)> = [
                     ("arn", &r.arn),
                     ("account_id", &r.account_id),
                     ("type", &r.kind),
@@ -488,7 +488,7 @@ impl Event<'_> {
                 .into_iter()
                 .filter_map(|(k, v)| {
                     let v = v.as_deref().filter(|s| !s.is_empty())?;
-                    Some((k.to_owned(), Value::from(v)))
+                    Some((Text::new(k), Value::from(v)))
                 })
                 .collect();
                 (!fields.is_empty()).then_some(Value::Object(fields))

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-use crate::doc::{Doc, Related, Value};
+use crate::doc::{Doc, Related, Text, Value};
 use crate::ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::syslog::{parse, SdElement, Syslog};
@@ -166,12 +166,12 @@ fn parse_pid(p: &str) -> Option<i64> {
 
 /// SD-ID → {param: value}; a repeated SD-ID (not allowed by RFC 5424, but sent) is merged.
 fn structured_data(sd: &[SdElement<'_>]) -> Value {
-    let mut out: Vec<(String, Value)> = Vec::with_capacity(sd.len());
+    let mut out: Vec<(Text, Value)> = Vec::with_capacity(sd.len());
     for e in sd {
         let params = e
             .params
             .iter()
-            .map(|p| (p.name.to_owned(), Value::from(p.value.as_ref())));
+            .map(|p| (Text::new(p.name), Value::from(p.value.as_ref())));
         match out.iter_mut().find(|(id, _)| id == e.id) {
             Some((_, Value::Object(existing))) => {
                 for (k, v) in params {
@@ -181,7 +181,7 @@ fn structured_data(sd: &[SdElement<'_>]) -> Value {
                     }
                 }
             }
-            _ => out.push((e.id.to_owned(), Value::Object(params.collect()))),
+            _ => out.push((Text::new(e.id), Value::Object(params.collect()))),
         }
     }
     Value::Object(out)

@@ -20,7 +20,7 @@ mod text;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use crate::doc::{Doc, Key, Value};
+use crate::doc::{Doc, Key, Text, Value};
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::winxml::{self, WinEvent};
 use crate::text::{is_blank, trim};
@@ -430,7 +430,7 @@ fn split_kv(text: &str, split: &str, sep: &str, out: &mut Vec<(String, String)>)
 /// `winlog.event_data` and `winlog.user_data` as literal-key objects; empty items are left out
 /// (as Winlogbeat does) and a repeated name keeps its first value.
 fn event_data_objects(ev: &WinEvent<'_>, extra: &[(String, String)], doc: &mut Doc) {
-    let mut obj: Vec<(String, Value)> = Vec::with_capacity(ev.event_data.len() + extra.len());
+    let mut obj: Vec<(Text, Value)> = Vec::with_capacity(ev.event_data.len() + extra.len());
     let pairs = ev
         .event_data
         .iter()
@@ -448,20 +448,20 @@ fn event_data_objects(ev: &WinEvent<'_>, extra: &[(String, String)], doc: &mut D
             continue;
         }
         taken |= bit;
-        obj.push((k.to_owned(), Value::from(v)));
+        obj.push((Text::new(k), Value::from(v)));
     }
     if !obj.is_empty() {
         doc.insert("winlog.event_data", Value::Object(obj));
     }
-    let mut obj: Vec<(String, Value)> = Vec::with_capacity(ev.user_data.len() + 1);
+    let mut obj: Vec<(Text, Value)> = Vec::with_capacity(ev.user_data.len() + 1);
     for (k, v) in &ev.user_data {
         if !is_blank(v) && !obj.iter().any(|(ok, _)| ok == k) {
-            obj.push((k.to_string(), Value::from(v.as_ref())));
+            obj.push((Text::new(k), Value::from(v.as_ref())));
         }
     }
     if let Some(name) = ev.user_data_name.as_deref() {
         if !obj.is_empty() {
-            obj.push(("xml_name".to_owned(), Value::from(name)));
+            obj.push(("xml_name".into(), Value::from(name)));
         }
     }
     if !obj.is_empty() {
@@ -680,8 +680,8 @@ fn convert_into(t: &Target, conv: &Conv, raw: &str, doc: &mut Doc) -> bool {
                 .into_iter()
                 .map(|(kind, data)| {
                     Value::Object(vec![
-                        ("data".to_owned(), Value::from(data)),
-                        ("type".to_owned(), Value::from(kind)),
+                        ("data".into(), Value::from(data)),
+                        ("type".into(), Value::from(kind)),
                     ])
                 })
                 .collect();
