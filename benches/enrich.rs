@@ -255,8 +255,9 @@ fn working_copy(docs: &[Vec<Doc>]) -> Vec<Vec<Doc>> {
                         d.insert("", sluice::doc::Value::Null);
                     }
                     d.clear();
-                    for (k, v) in src.iter() {
-                        d.insert(k.to_owned(), v.clone());
+                    // Keys as the processor made them: static strings stay static.
+                    for (k, v) in src.fields() {
+                        d.insert(k.clone(), v.clone());
                     }
                     d
                 })

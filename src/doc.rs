@@ -330,6 +330,11 @@ impl Doc {
     }
 
     /// The fields as written, duplicates included.
+    /// The fields as written, with their keys as stored (static or built).
+    pub fn fields(&self) -> &[(Key, Value)] {
+        &self.fields
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.fields.iter().map(|(k, v)| (k.as_ref(), v))
     }

@@ -25,7 +25,7 @@ use crate::doc::{Doc, Key, Value};
 use crate::metrics::{Counter, Metrics};
 
 use cache::{IpCache, IpMemo};
-use fields::FieldSet;
+use fields::{FieldSet, Shapes};
 
 /// Idle address caches kept for later batches (about 290 KiB each, and the GeoIP records they hold).
 const MAX_IDLE_CACHES: usize = 16;
@@ -152,6 +152,8 @@ pub struct Enrichers {
     rdns: Option<(rdns::Rdns, Inputs, Counters)>,
     /// Address caches not in use by a batch (at most one per processor thread is ever taken).
     caches: Mutex<Vec<IpCache>>,
+    /// Key-list caches not in use by a batch, likewise.
+    shapes: Mutex<Vec<Shapes>>,
     /// Stops watching (and the reload thread) when dropped.
     _watch: Option<reload::Watch>,
 }
@@ -216,6 +218,7 @@ impl Enrichers {
             user,
             rdns,
             caches: Mutex::default(),
+            shapes: Mutex::default(),
             _watch: watch,
         })
     }
@@ -231,6 +234,7 @@ impl Enrichers {
             user: None,
             rdns: None,
             caches: Mutex::default(),
+            shapes: Mutex::default(),
             _watch: None,
         }
     }
@@ -258,8 +262,19 @@ impl Enrichers {
         } else {
             None
         };
+        let shapes = if self.is_empty() {
+            Shapes::default()
+        } else {
+            let pooled = self
+                .shapes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            pooled.unwrap_or_default()
+        };
         EnrichBatch {
             e: self,
+            shapes,
             geoip: geoip.map(|g| g.0),
             ioc: ioc.map(|g| g.0),
             asset: self.asset.as_ref().map(|s| s.table.get().0),
@@ -341,6 +356,8 @@ pub struct EnrichBatch<'a> {
     cache: Option<IpCache>,
     /// The record's addresses, parsed once for every enricher.
     ips: IpMemo,
+    /// Where the input fields sit in recently seen key lists; returned to the pool on drop.
+    shapes: Shapes,
     tally: [Tally; 5],
 }
 
@@ -365,7 +382,7 @@ impl EnrichBatch<'_> {
         let ips = &mut self.ips;
         ips.clear();
         {
-            let vals = self.e.fields.scan(doc);
+            let vals = self.e.fields.scan_cached(doc, &mut self.shapes);
             if let (Some(s), Some(_), Some(_)) = (&self.e.geoip, &self.geoip, &self.cache) {
                 for (input, (i, _)) in s.inputs.iter().enumerate() {
                     if let Some(v) = vals[*i] {
@@ -463,6 +480,12 @@ impl Drop for EnrichBatch<'_> {
             // More than a few idle caches only happens if more threads than usual enriched at once.
             if pool.len() < MAX_IDLE_CACHES {
                 pool.push(c);
+            }
+        }
+        if !self.e.is_empty() {
+            let mut pool = self.e.shapes.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < MAX_IDLE_CACHES {
+                pool.push(std::mem::take(&mut self.shapes));
             }
         }
         let counters = [

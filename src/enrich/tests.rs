@@ -729,6 +729,73 @@ fn fields_scan_takes_the_last_write_and_ignores_other_keys() {
 }
 
 #[test]
+fn cached_scans_answer_as_full_scans_do() {
+    // Static keys, wanted and not, with repeats; and keys built per record, which must never be
+    // recognised by address (an allocator may hand one record's key buffer to the next).
+    const KEYS: [&str; 10] = [
+        "source.ip",
+        "destination.ip",
+        "url.domain",
+        "event.kind",
+        "source.port",
+        "host.name",
+        "message",
+        "client.ip",
+        "user.name",
+        "tags",
+    ];
+    let mut f = fields::FieldSet::default();
+    let wanted: Vec<usize> = ["source.ip", "destination.ip", "url.domain", "client.ip"]
+        .iter()
+        .map(|k| f.add(k).unwrap())
+        .collect();
+    let mut shapes = fields::Shapes::default();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut hits = 0;
+    for record in 0..4000 {
+        let mut doc = Doc::new();
+        // Few distinct key lists, so most records repeat one seen before; more lists than the
+        // cache holds over the whole run, so slots are replaced too.
+        let len = 1 + next(6) as usize;
+        let base = next(40);
+        for i in 0..len {
+            let k = KEYS[((base + i as u64 * (1 + base % 3)) % 10) as usize];
+            doc.insert(k, format!("{record}.{i}"));
+        }
+        if next(8) == 0 {
+            // Same length, so likely the same address record after record.
+            let k = if next(2) == 0 {
+                "source.ip"
+            } else {
+                "event.kind"
+            };
+            doc.insert(
+                String::from(&k[..9.min(k.len())]),
+                format!("built {record}"),
+            );
+        }
+        let full = f.scan(&doc);
+        let cached = f.scan_cached(&doc, &mut shapes);
+        for &w in &wanted {
+            assert_eq!(
+                full[w].and_then(Value::as_str),
+                cached[w].and_then(Value::as_str),
+                "record {record}, field {w}"
+            );
+        }
+        hits += usize::from(full.iter().flatten().count() > 0);
+    }
+    assert!(hits > 1000, "too few records with wanted fields: {hits}");
+    assert!(shapes.hits() > 2000, "the cache answered {}", shapes.hits());
+}
+
+#[test]
 fn public_addresses() {
     for ip in ["8.8.8.8", "81.2.69.142", "2a00:1450::1", "::ffff:8.8.8.8"] {
         assert!(is_public(ip.parse::<IpAddr>().unwrap()), "{ip}");
