@@ -16,7 +16,6 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 pub use rules::RuleError;
 use rules::{Rule, Test};
-use sniff::Shape;
 
 use crate::source_type::SourceType;
 
@@ -214,10 +213,10 @@ impl Detector {
     /// Detects the source type of one record.
     pub fn detect(&self, raw: &[u8]) -> Detection {
         let data = &raw[..raw.len().min(SCAN_LIMIT)];
-        let shapes = sniff::shapes(data);
+        let (shapes, header) = sniff::shapes_and_header(data);
         let mut best_miss: f32 = 0.0;
-        if shapes & Shape::Syslog.bit() != 0 && self.payload_shapes != 0 {
-            if let Some(h) = sniff::syslog_header(data) {
+        if self.payload_shapes != 0 {
+            if let Some(h) = header {
                 // Latest start first: with a host and a tag both present, the message proper.
                 for start in sniff::payload_candidates(data, h)
                     .into_iter()

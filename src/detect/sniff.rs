@@ -38,13 +38,19 @@ const CSV_WINDOW: usize = 256;
 
 /// The shapes of `data` as a bit set of [`Shape::bit`].
 pub fn shapes(data: &[u8]) -> u8 {
+    shapes_and_header(data).0
+}
+
+/// [`shapes`] with the syslog header it found, so a caller that needs both parses it once. The
+/// header is `Some` exactly when the `Syslog` bit is set.
+pub fn shapes_and_header(data: &[u8]) -> (u8, Option<SyslogHeader>) {
     let t = trim_start(data);
     match t.first() {
-        Some(b'{') | Some(b'[') => return Shape::Json.bit(),
+        Some(b'{') | Some(b'[') => return (Shape::Json.bit(), None),
         Some(b'<') => {
             if let Some(&c) = t.get(1) {
                 if c.is_ascii_alphabetic() || c == b'?' || c == b'!' {
-                    return Shape::Xml.bit();
+                    return (Shape::Xml.bit(), None);
                 }
             }
         }
@@ -54,12 +60,13 @@ pub fn shapes(data: &[u8]) -> u8 {
                 && t.get(2) == Some(&b'<')
                 && t.get(3).is_some_and(u8::is_ascii_alphabetic) =>
         {
-            return Shape::Xml.bit();
+            return (Shape::Xml.bit(), None);
         }
         _ => {}
     }
     let mut s = Shape::Text.bit();
-    if syslog_header(data).is_some() {
+    let header = syslog_header(data);
+    if header.is_some() {
         s |= Shape::Syslog.bit();
     }
     let window = &data[..data.len().min(CSV_WINDOW)];
@@ -69,7 +76,7 @@ pub fn shapes(data: &[u8]) -> u8 {
     {
         s |= Shape::Csv.bit();
     }
-    s
+    (s, header)
 }
 
 /// Leading spaces, tabs, line ends and a UTF-8 byte-order mark skipped.
@@ -299,6 +306,25 @@ mod tests {
         assert!(!has(b"2016-09-28 04:30:30, Info CBS x", Shape::Syslog));
         assert_eq!(shapes(b""), Shape::Text.bit());
         assert_eq!(shapes(b"<"), Shape::Text.bit());
+    }
+
+    #[test]
+    fn header_comes_with_the_syslog_shape() {
+        for data in [
+            &b"<13>Oct 11 22:14:15 host app: x"[..],
+            b"<134>1 2025-11-06T11:32:42Z fw filterlog 9 - - msg",
+            b"2023-10-05T11:47:20 host x",
+            b"<1>",
+            b"{\"a\":1}",
+            b"<Event xmlns='x'>",
+            b"hello",
+            b"",
+        ] {
+            let (s, h) = shapes_and_header(data);
+            assert_eq!(s, shapes(data));
+            assert_eq!(h.is_some(), s & Shape::Syslog.bit() != 0);
+            assert!(h.is_none() || h == syslog_header(data));
+        }
     }
 
     #[test]
