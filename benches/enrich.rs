@@ -18,6 +18,9 @@
 //! - `ioc_load_1m`: loading that list (text, 1,000,000 indicators of every kind); before the
 //!   benchmarks, its load time and the resident memory it adds are printed.
 //!
+//! `SLUICE_ENRICH_LIST=N` enriches W1 with a generated list of N indicators instead of the
+//! million, to tell the big tables' memory cost from the instructions.
+//!
 //! `SLUICE_ENRICH_PROFILE=N` runs enrichment alone N times over the workload and exits, for
 //! `valgrind --tool=callgrind --toggle-collect='*EnrichBatch::apply'` (instructions per record =
 //! collected Ir / (N × records)). No `*` after `apply`: a pattern that also matches a function
@@ -306,13 +309,26 @@ fn main() {
         drop(table);
     }
 
+    // `SLUICE_ENRICH_LIST=N`: the W1 runs use a generated list of N indicators instead of the
+    // million (how much of the cost is the big tables' memory rather than instructions).
+    let w1_list = match std::env::var("SLUICE_ENRICH_LIST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => {
+            let small = dir.path().join("iocs-small.txt");
+            indicator_list(&small, n);
+            small
+        }
+        None => list.clone(),
+    };
     let (lines, generated) = workload(dir.path());
     let batches: Vec<RawBatch> = lines.chunks(BATCH).map(batch_of).collect();
     let records: usize = batches.iter().map(RawBatch::len).sum();
     let metrics = Metrics::new();
     let plain = Processor::new(&PipelineConfig::default(), &metrics).expect("plain processor");
     let cfg = PipelineConfig {
-        enrich: enrich_config(geoip_database(dir.path()), list.clone()),
+        enrich: enrich_config(geoip_database(dir.path()), w1_list),
         ..Default::default()
     };
     let enriched = Processor::new(&cfg, &metrics).expect("enriching processor");
