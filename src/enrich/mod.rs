@@ -27,7 +27,8 @@ use crate::metrics::{Counter, Metrics};
 use cache::{IpCache, IpMemo};
 use fields::{FieldSet, Shapes};
 
-/// Idle address caches kept for later batches (about 290 KiB each, and the GeoIP records they hold).
+/// Idle per-thread caches kept for later batches (about 290 KiB each with an address cache, and
+/// the GeoIP records it holds).
 const MAX_IDLE_CACHES: usize = 16;
 
 /// Input fields one enricher may read (the sum over all enrichers must fit in [`fields::CAP`]).
@@ -150,10 +151,8 @@ pub struct Enrichers {
     asset: Option<Stage<asset::AssetTable>>,
     user: Option<Stage<user::UserTable>>,
     rdns: Option<(rdns::Rdns, Inputs, Counters)>,
-    /// Address caches not in use by a batch (at most one per processor thread is ever taken).
-    caches: Mutex<Vec<IpCache>>,
-    /// Key-list caches not in use by a batch, likewise.
-    shapes: Mutex<Vec<Shapes>>,
+    /// Caches not in use by a batch (at most one per processor thread is ever taken).
+    caches: Mutex<Vec<Caches>>,
     /// Stops watching (and the reload thread) when dropped.
     _watch: Option<reload::Watch>,
 }
@@ -218,7 +217,6 @@ impl Enrichers {
             user,
             rdns,
             caches: Mutex::default(),
-            shapes: Mutex::default(),
             _watch: watch,
         })
     }
@@ -234,7 +232,6 @@ impl Enrichers {
             user: None,
             rdns: None,
             caches: Mutex::default(),
-            shapes: Mutex::default(),
             _watch: None,
         }
     }
@@ -247,13 +244,14 @@ impl Enrichers {
     pub fn batch(&self) -> EnrichBatch<'_> {
         let geoip = self.geoip.as_ref().map(|s| s.table.get());
         let ioc = self.ioc.as_ref().map(|s| s.table.get());
+        let mut pooled = if self.is_empty() {
+            Caches::default()
+        } else {
+            let mut pool = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.pop().unwrap_or_default()
+        };
         let cache = if geoip.is_some() || ioc.is_some() {
-            let pooled = self
-                .caches
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let mut c = pooled.unwrap_or_else(IpCache::new);
+            let mut c = pooled.ips.take().unwrap_or_else(IpCache::new);
             c.validate((
                 geoip.as_ref().map_or(0, |g| g.1),
                 ioc.as_ref().map_or(0, |g| g.1),
@@ -262,16 +260,7 @@ impl Enrichers {
         } else {
             None
         };
-        let shapes = if self.is_empty() {
-            Shapes::default()
-        } else {
-            let pooled = self
-                .shapes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            pooled.unwrap_or_default()
-        };
+        let shapes = pooled.shapes;
         EnrichBatch {
             e: self,
             shapes,
@@ -335,6 +324,15 @@ impl Builder<'_> {
             counters: Counters::new(self.metrics, name),
         }))
     }
+}
+
+/// What a batch keeps for the next one on its thread: answers for recent addresses (with geoip
+/// or ioc) and where the input fields sit in recent key lists. One pool, so a batch takes both
+/// with one lock.
+#[derive(Default)]
+struct Caches {
+    ips: Option<IpCache>,
+    shapes: Shapes,
 }
 
 /// A batch's view of the tables.
@@ -475,17 +473,14 @@ impl EnrichBatch<'_> {
 
 impl Drop for EnrichBatch<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.cache.take() {
+        if !self.e.is_empty() {
             let mut pool = self.e.caches.lock().unwrap_or_else(PoisonError::into_inner);
             // More than a few idle caches only happens if more threads than usual enriched at once.
             if pool.len() < MAX_IDLE_CACHES {
-                pool.push(c);
-            }
-        }
-        if !self.e.is_empty() {
-            let mut pool = self.e.shapes.lock().unwrap_or_else(PoisonError::into_inner);
-            if pool.len() < MAX_IDLE_CACHES {
-                pool.push(std::mem::take(&mut self.shapes));
+                pool.push(Caches {
+                    ips: self.cache.take(),
+                    shapes: std::mem::take(&mut self.shapes),
+                });
             }
         }
         let counters = [
