@@ -569,6 +569,17 @@ fn normalize_json_ndjson_and_gzip_detect_like_the_pipeline() {
     );
     assert_eq!(source_type(&results(&r)[0]), "panos");
 
+    // A plain body over 64 KiB is normalized off the async workers; same answers, in order.
+    let many: Vec<&str> = [PANOS, SYSLOG, CLOUDTRAIL].repeat(200);
+    let big = serde_json::json!({ "records": many }).to_string();
+    assert!(big.len() > 64 * 1024, "{}", big.len());
+    let res = results(&api.post_json(&serde_json::from_str(&big).unwrap(), &[]));
+    assert_eq!(res.len(), 600);
+    for (i, r) in res.iter().enumerate() {
+        let want = ["panos", "syslog", "cloudtrail"][i % 3];
+        assert_eq!(source_type(r), want, "record {i}");
+    }
+
     // A bare array, and a forced source type.
     let r = api.curl(
         "/v1/normalize?source_type=syslog",
