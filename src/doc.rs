@@ -477,8 +477,7 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
 /// the short path stays small enough to inline where values are written.
 ///
 /// A clean run before an escape is mostly a few bytes (JSON and XML originals have a quote every
-/// few words, 22 escapes per W1 record): such a run is written as one fixed 16-byte store cut
-/// back to length, where a `memcpy` call cost more than the scan. Longer runs are one copy.
+/// few words, 22 escapes per W1 record): `scan::extend_run` copies it.
 #[inline(never)]
 fn write_long_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     use crate::scan::CHUNK;
@@ -492,14 +491,7 @@ fn write_long_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
         let mut mask = crate::scan::json_escape(&c);
         while mask != 0 {
             let j = at + mask.trailing_zeros() as usize;
-            match bytes.get(start..start + CHUNK) {
-                Some(run) if j - start <= CHUNK => {
-                    let end = out.len() + (j - start);
-                    out.extend_from_slice(run);
-                    out.truncate(end);
-                }
-                _ => out.extend_from_slice(&bytes[start..j]),
-            }
+            crate::scan::extend_run(out, bytes, start, j);
             push_escape(out, bytes[j]);
             start = j + 1;
             mask &= mask - 1;

@@ -120,6 +120,12 @@ impl RawBatch {
     pub fn push(&mut self, bytes: &[u8], offset: Option<u64>, truncated: bool) {
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
+        self.commit(start, offset, truncated);
+    }
+
+    /// Makes the bytes appended to `buf` since `start` one record (for callers that write a
+    /// record into `buf` directly, such as an unescaping reader).
+    pub fn commit(&mut self, start: usize, offset: Option<u64>, truncated: bool) {
         self.records.push(RawRecord {
             range: start..self.buf.len(),
             offset,

@@ -143,6 +143,21 @@ pub fn json_escape(c: &[u8; CHUNK]) -> u32 {
     }
 }
 
+/// Appends `b[from..to]` to `out`. A run of at most a chunk, the usual gap between two escapes,
+/// is copied as one fixed 16-byte store cut back to length: a `memcpy` call of the exact length
+/// cost more than the scan that found the run.
+#[inline(always)]
+pub fn extend_run(out: &mut Vec<u8>, b: &[u8], from: usize, to: usize) {
+    match b.get(from..from + CHUNK) {
+        Some(run) if to.wrapping_sub(from) <= CHUNK => {
+            let end = out.len() + (to - from);
+            out.extend_from_slice(run);
+            out.truncate(end);
+        }
+        _ => out.extend_from_slice(b.get(from..to).unwrap_or_default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
