@@ -181,6 +181,9 @@ impl Plan {
                 _ => out.extend_from_slice(&self.text[start..end]),
             }
             match fields.get(field as usize) {
+                // Most values: the string path inlined here rather than a call to
+                // `Value::write_json` that matches the variant again.
+                Some((_, Value::Str(s))) => write_json_str(out, s),
                 Some((_, Value::Time(t))) => times.write(out, t),
                 Some((_, v)) => v.write_json(out),
                 None => {}
