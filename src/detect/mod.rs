@@ -7,6 +7,7 @@
 //! Syslog is a transport: when a record has a syslog header, the message inside is scored first
 //! against the rules marked `in_syslog`, so a PAN-OS line or a Windows event keeps its own type.
 
+mod keyscan;
 mod rules;
 pub mod sniff;
 
@@ -95,6 +96,22 @@ pub struct Detector {
     by_pattern: Vec<Vec<(usize, usize)>>,
     /// Union of the shapes of `in_syslog` rules (all bits if one accepts any shape).
     payload_shapes: u8,
+    /// Quote scans that replace the automaton, by [`plan_index`] of the record's shapes.
+    plans: Vec<Option<keyscan::Plan>>,
+    plan_of: Vec<usize>,
+}
+
+/// Which rules are scored on a record of `shapes` (the message inside a syslog header when
+/// `payload_only`).
+fn rule_applies(r: &Rule, shapes: u8, payload_only: bool) -> bool {
+    (r.shapes == 0 || r.shapes & shapes != 0) && (!payload_only || r.in_syslog)
+}
+
+/// Every [`sniff::Shape::bit`]: shape sets are at most this.
+const ALL_SHAPES: u8 = 31;
+
+fn plan_index(shapes: u8, payload_only: bool) -> usize {
+    usize::from(shapes) * 2 + usize::from(payload_only)
 }
 
 impl Detector {
@@ -190,8 +207,33 @@ impl Detector {
                 }
             }
         }
+        // One plan per distinct set of patterns in play; many shape sets share each.
+        let mut plans: Vec<(Vec<usize>, Option<keyscan::Plan>)> = Vec::new();
+        let mut plan_of = vec![0; plan_index(ALL_SHAPES, true) + 1];
+        for shapes in 0..=ALL_SHAPES {
+            for payload_only in [false, true] {
+                let wanted: Vec<usize> = (0..literals.len())
+                    .filter(|&id| {
+                        by_pattern[id]
+                            .iter()
+                            .any(|&(r, _)| rule_applies(&compiled[r], shapes, payload_only))
+                    })
+                    .collect();
+                plan_of[plan_index(shapes, payload_only)] =
+                    match plans.iter().position(|(w, _)| *w == wanted) {
+                        Some(i) => i,
+                        None => {
+                            let plan = keyscan::Plan::new(&literals, &wanted);
+                            plans.push((wanted, plan));
+                            plans.len() - 1
+                        }
+                    };
+            }
+        }
         Ok(Detector {
             by_pattern,
+            plans: plans.into_iter().map(|(_, p)| p).collect(),
+            plan_of,
             rules: compiled,
             literal_count: literals.len(),
             literals: automaton,
@@ -253,8 +295,7 @@ impl Detector {
 
     /// The best rule reaching its threshold on `data`.
     fn score(&self, data: &[u8], shapes: u8, payload_only: bool) -> Verdict {
-        let applies =
-            |r: &Rule| (r.shapes == 0 || r.shapes & shapes != 0) && (!payload_only || r.in_syslog);
+        let applies = |r: &Rule| rule_applies(r, shapes, payload_only);
         let mut hits = Hits::new(self.literal_count);
         let scan = self
             .rules
@@ -273,10 +314,9 @@ impl Detector {
                 large.resize(self.rules.len(), 0.0);
                 &mut large
             };
-            'scan: for m in ac.find_iter(&data[..data.len().min(n)]) {
-                let id = m.pattern().as_usize();
+            let mut on_match = |id: usize| {
                 if hits.get(id) {
-                    continue;
+                    return false;
                 }
                 hits.set(id);
                 for &(r, k) in &self.by_pattern[id] {
@@ -289,8 +329,24 @@ impl Detector {
                         if ids.iter().all(|&i| hits.get(i)) {
                             running[r] += marker.weight;
                             if running[r] >= FULL_SCORE {
-                                break 'scan;
+                                return true;
                             }
+                        }
+                    }
+                }
+                false
+            };
+            let text = &data[..data.len().min(n)];
+            let plan = self
+                .plan_of
+                .get(plan_index(shapes, payload_only))
+                .and_then(|&i| self.plans.get(i)?.as_ref());
+            match plan {
+                Some(plan) => plan.scan(text, &mut on_match),
+                None => {
+                    for m in ac.find_iter(text) {
+                        if on_match(m.pattern().as_usize()) {
+                            break;
                         }
                     }
                 }
