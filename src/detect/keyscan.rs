@@ -1,10 +1,11 @@
-//! A quote-driven stand-in for the literal automaton on JSON records.
+//! An anchor-byte stand-in for the literal automaton on JSON and XML records.
 //!
 //! The automaton costs about 11 instructions per byte, and a CloudTrail event is recognised only
 //! at `"awsRegion":`, often 500 bytes in. Nearly all JSON markers are keys (`"k":`) or literals
 //! that end at a quote (`amazonaws.com"`), so a 16-byte quote mask finds every place they can
-//! end, and a key costs one table look-up at its closing quote. Quote-free literals of the rules
-//! in play (one URL for `windows-json`) get a `memmem` search each.
+//! end, and a key costs one table look-up at its closing quote. XML markers start at a `<`
+//! (`<EventID`), so the same scan with `<` as the anchor finds them. Literals without the anchor
+//! byte, of the rules in play (one URL for the Windows rules), get a `memmem` search each.
 //!
 //! Results must not change, so a plan reports the same patterns in the same order as the
 //! automaton's non-overlapping `find_iter`: a pattern is reported where it ends, and a match hides
@@ -16,36 +17,55 @@ use memchr::memmem;
 
 use crate::scan::{chunk, eq2, CHUNK};
 
-/// More quote-free literals than this and the separate searches cost more than the automaton.
+/// More literals without the anchor than this and the separate searches cost more than the automaton.
 const MAX_PLAIN: usize = 4;
 
 /// Key slots: a power of two well above the keys of the built-in rules (28).
 const SLOTS: usize = 128;
 
-/// What a pattern looks like to the quote scan.
+/// The anchor bytes tried, in order: a plan needs a pattern of the rules in play at one.
+const ANCHORS: [u8; 2] = [b'"', b'<'];
+
+/// What a pattern looks like to a scan for an anchor byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// `"k":` with a quote-free `k`.
+    /// `"k":` with a quote-free `k` (anchor `"` only).
     Key,
-    /// Text ending in its only quote, with at least one byte before it.
+    /// Text ending in its only anchor, with at least one byte before it.
     Closer,
-    /// No quote at all.
+    /// Text starting with its only anchor, with at least one byte after it.
+    Opener,
+    /// No anchor at all.
     Plain,
-    /// Anything else (quotes inside): only the automaton finds it in order.
+    /// Anything else (anchors inside): only the automaton finds it in order.
     Other,
 }
 
-fn kind(p: &[u8]) -> Kind {
-    let quotes = memchr::memchr_iter(b'"', p).count();
-    if p.len() >= 4 && p.starts_with(b"\"") && p.ends_with(b"\":") && quotes == 2 {
+fn kind(p: &[u8], anchor: u8) -> Kind {
+    let n = memchr::memchr_iter(anchor, p).count();
+    if anchor == b'"' && p.len() >= 4 && p.starts_with(b"\"") && p.ends_with(b"\":") && n == 2 {
         Kind::Key
-    } else if quotes == 1 && p.len() >= 2 && p.ends_with(b"\"") {
+    } else if n == 1 && p.len() >= 2 && p.last() == Some(&anchor) {
         Kind::Closer
-    } else if quotes == 0 {
+    } else if n == 1 && p.len() >= 2 && p.first() == Some(&anchor) {
+        Kind::Opener
+    } else if n == 0 {
         Kind::Plain
     } else {
         Kind::Other
     }
+}
+
+/// A 256-bit byte set.
+type ByteSet = [u64; 4];
+
+fn add(set: &mut ByteSet, b: u8) {
+    set[usize::from(b) / 64] |= 1 << (b % 64);
+}
+
+#[inline(always)]
+fn has(set: &ByteSet, b: u8) -> bool {
+    set[usize::from(b) / 64] & (1 << (b % 64)) != 0
 }
 
 /// Whether an occurrence of `a` can hide or be hidden by one of `b` in the automaton's
@@ -71,13 +91,18 @@ fn interferes(a: &[u8], kind_a: Kind, b: &[u8], kind_b: Kind) -> bool {
 /// How to find one set of rules' patterns without the automaton.
 #[derive(Debug)]
 pub(crate) struct Plan {
+    anchor: u8,
     /// Key text (between the quotes) and pattern id, by [`slot`].
     keys: Vec<Vec<(Box<[u8]>, usize)>>,
     /// Closer text before its quote, and pattern id.
     closers: Vec<(Box<[u8]>, usize)>,
-    /// Bit `b` set when some closer has byte `b` just before its quote: most quotes fail this.
-    closer_last: [u64; 4],
-    /// Quote-free literals of the rules in play: searcher, length, pattern id.
+    /// The bytes closers have just before their anchor: most anchors fail this.
+    closer_last: ByteSet,
+    /// Opener text after its anchor, and pattern id.
+    openers: Vec<(Box<[u8]>, usize)>,
+    /// The bytes openers have just after their anchor.
+    opener_next: ByteSet,
+    /// Literals without the anchor, of the rules in play: searcher, length, pattern id.
     plain: Vec<(memmem::Finder<'static>, usize, usize)>,
 }
 
@@ -91,17 +116,26 @@ fn slot(k: &[u8]) -> usize {
 impl Plan {
     /// A plan for the rules whose patterns are `wanted` (ids into `patterns`, the automaton's),
     /// or `None` when the scan could report differently from the automaton, or would not pay.
-    /// Every key and closer of `patterns` is reported (the caller ignores rules not in play), so
-    /// only the quote-free literals outside `wanted` go unseen; they must not interfere.
+    /// Every key, closer and opener of `patterns` is reported (the caller ignores rules not in
+    /// play), so only the literals without the anchor outside `wanted` go unseen; they must not
+    /// interfere.
     pub fn new(patterns: &[Vec<u8>], wanted: &[usize]) -> Option<Plan> {
-        let kinds: Vec<Kind> = patterns.iter().map(|p| kind(p)).collect();
-        if !wanted.iter().any(|&i| kinds.get(i) == Some(&Kind::Key)) {
+        ANCHORS
+            .iter()
+            .find_map(|&anchor| Self::with_anchor(patterns, wanted, anchor))
+    }
+
+    fn with_anchor(patterns: &[Vec<u8>], wanted: &[usize], anchor: u8) -> Option<Plan> {
+        let kinds: Vec<Kind> = patterns.iter().map(|p| kind(p, anchor)).collect();
+        let anchored = |k: Kind| matches!(k, Kind::Key | Kind::Closer | Kind::Opener);
+        if !wanted
+            .iter()
+            .any(|&i| kinds.get(i).is_some_and(|&k| anchored(k)))
+        {
             return None;
         }
-        let scanned = |i: usize| {
-            matches!(kinds[i], Kind::Key | Kind::Closer)
-                || (kinds[i] == Kind::Plain && wanted.contains(&i))
-        };
+        let scanned =
+            |i: usize| anchored(kinds[i]) || (kinds[i] == Kind::Plain && wanted.contains(&i));
         for &i in wanted {
             if kinds.get(i).is_none_or(|&k| k == Kind::Other) {
                 return None;
@@ -120,6 +154,8 @@ impl Plan {
         let mut keys = vec![Vec::new(); SLOTS];
         let mut closers = Vec::new();
         let mut closer_last = [0u64; 4];
+        let mut openers = Vec::new();
+        let mut opener_next = [0u64; 4];
         let mut plain = Vec::new();
         for (id, p) in patterns.iter().enumerate() {
             match kinds[id] {
@@ -130,9 +166,16 @@ impl Plan {
                 Kind::Closer => {
                     let text = &p[..p.len() - 1];
                     if let Some(&b) = text.last() {
-                        closer_last[usize::from(b) / 64] |= 1 << (b % 64);
+                        add(&mut closer_last, b);
                     }
                     closers.push((text.into(), id));
+                }
+                Kind::Opener => {
+                    let text = &p[1..];
+                    if let Some(&b) = text.first() {
+                        add(&mut opener_next, b);
+                    }
+                    openers.push((text.into(), id));
                 }
                 Kind::Plain if wanted.contains(&id) => {
                     plain.push((memmem::Finder::new(p).into_owned(), p.len(), id));
@@ -144,9 +187,12 @@ impl Plan {
             return None;
         }
         Some(Plan {
+            anchor,
             keys,
             closers,
             closer_last,
+            openers,
+            opener_next,
             plain,
         })
     }
@@ -185,7 +231,7 @@ impl Plan {
         let mut at = 0;
         while at < data.len() {
             let (c, _) = chunk(data, at, 0);
-            let mut mask = eq2(&c, b'"', b'"');
+            let mut mask = eq2(&c, self.anchor, self.anchor);
             while mask != 0 {
                 let q = at + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -195,13 +241,18 @@ impl Plan {
                         return;
                     }
                 }
-                if data.get(q + 1) == Some(&b':') {
+                if self.anchor == b'"' && data.get(q + 1) == Some(&b':') {
                     if let Some(open) = prev.filter(|&p| p != closed_at) {
                         if let Some(id) = self.key(&data[open + 1..q]) {
                             if emit(q + 2, Some(id)) {
                                 return;
                             }
                         }
+                    }
+                }
+                if let Some((id, len)) = self.opener_at(data, q) {
+                    if emit(q + len, Some(id)) {
+                        return;
                     }
                 }
                 prev = Some(q);
@@ -215,7 +266,7 @@ impl Plan {
     #[inline(always)]
     fn closer_at(&self, data: &[u8], q: usize) -> Option<usize> {
         let &b = data.get(q.checked_sub(1)?)?;
-        if self.closer_last[usize::from(b) / 64] & (1 << (b % 64)) == 0 {
+        if !has(&self.closer_last, b) {
             return None;
         }
         let before = &data[..q];
@@ -223,6 +274,20 @@ impl Plan {
             .iter()
             .find(|(t, _)| before.ends_with(t))
             .map(|&(_, id)| id)
+    }
+
+    /// The opener starting with the anchor at `q`, if any, with its length.
+    #[inline(always)]
+    fn opener_at(&self, data: &[u8], q: usize) -> Option<(usize, usize)> {
+        let &b = data.get(q + 1)?;
+        if !has(&self.opener_next, b) {
+            return None;
+        }
+        let after = &data[q + 1..];
+        self.openers
+            .iter()
+            .find(|(t, _)| after.starts_with(t))
+            .map(|(t, id)| (*id, t.len() + 1))
     }
 
     fn key(&self, k: &[u8]) -> Option<usize> {
@@ -291,13 +356,14 @@ mod tests {
         ac: &AhoCorasick,
         patterns: &[Vec<u8>],
         wanted: &[usize],
+        anchor: u8,
         data: &[u8],
     ) -> Vec<usize> {
         let mut seen = vec![false; patterns.len()];
         let mut out = Vec::new();
         for m in ac.find_iter(data) {
             let id = m.pattern().as_usize();
-            if kind(&patterns[id]) == Kind::Plain {
+            if kind(&patterns[id], anchor) == Kind::Plain {
                 if !wanted.contains(&id) || seen[id] {
                     continue;
                 }
@@ -376,11 +442,12 @@ mod tests {
             .collect()
     }
 
-    fn agrees_on(patterns: &[Vec<u8>], wanted: &[usize], inputs: &[Vec<u8>]) {
+    fn agrees_on(patterns: &[Vec<u8>], wanted: &[usize], anchor: u8, inputs: &[Vec<u8>]) {
         let plan = Plan::new(patterns, wanted).expect("a plan for these patterns");
+        assert_eq!(plan.anchor, anchor);
         let ac = automaton(patterns);
         for data in inputs {
-            let want = expected(&ac, patterns, wanted, data);
+            let want = expected(&ac, patterns, wanted, anchor, data);
             assert_eq!(
                 reported(&plan, data, usize::MAX),
                 want,
@@ -414,10 +481,49 @@ mod tests {
         ] {
             inputs.push(tricky.to_vec());
         }
-        agrees_on(&patterns, &json, &inputs);
+        agrees_on(&patterns, &json, b'"', &inputs);
         // The payload of a syslog line: only `windows-json` in play, CloudTrail keys still seen.
         let windows: Vec<usize> = (0..patterns.len()).filter(|&i| i == 0 || i >= 5).collect();
-        agrees_on(&patterns, &windows, &inputs);
+        agrees_on(&patterns, &windows, b'"', &inputs);
+        // Windows XML: the `<` openers and the URL.
+        let xml_pieces: &[&str] = &[
+            "<Event xmlns='",
+            "http://schemas.microsoft.com/win/2004/08/events/event",
+            "'>",
+            "<System>",
+            "<System",
+            "</System>",
+            "<Provider ",
+            "<Provider",
+            "Name='x'/>",
+            "<EventID>",
+            "<EventID",
+            "4624",
+            "</EventID>",
+            "<",
+            ">",
+            "<<",
+            "<<System>",
+            " ",
+            "\"",
+            "é",
+            "<EventIDx",
+            "\"eventName\":",
+            "amazonaws.com\"",
+            "<Data Name='a'>",
+        ];
+        let mut rng = fastrand::Rng::with_seed(3);
+        let xml: Vec<Vec<u8>> = (0..20_000)
+            .map(|_| {
+                let mut s = Vec::new();
+                for _ in 0..rng.usize(0..30) {
+                    s.extend_from_slice(xml_pieces[rng.usize(0..xml_pieces.len())].as_bytes());
+                }
+                s
+            })
+            .collect();
+        agrees_on(&patterns, &[0, 1, 2, 3], b'<', &xml);
+        agrees_on(&patterns, &[0, 1, 2, 3], b'<', &inputs);
     }
 
     #[test]
@@ -446,7 +552,10 @@ mod tests {
         patterns.pop();
         patterns.push(b"unrelated".to_vec());
         assert!(Plan::new(&patterns, &keys).is_some());
-        // No key in play: the automaton is as good.
+        // Nothing at an anchor in play: the automaton is as good.
+        assert!(Plan::new(&patterns, &[0]).is_none());
+        // A closer ending at the `<` an opener starts with.
+        patterns.push(b"x<".to_vec());
         assert!(Plan::new(&patterns, &[0, 1, 2, 3]).is_none());
     }
 
@@ -467,6 +576,6 @@ mod tests {
                     .collect()
             })
             .collect();
-        agrees_on(&patterns, &all, &inputs);
+        agrees_on(&patterns, &all, b'"', &inputs);
     }
 }

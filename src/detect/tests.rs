@@ -210,7 +210,7 @@ fn quote_scan_detects_as_the_automaton_does() {
     let fast = Detector::builtin().expect("built-in rules compile");
     assert!(
         fast.plans.iter().any(Option::is_some),
-        "the built-in JSON rules get a quote scan"
+        "the built-in JSON and XML rules get a scan"
     );
     let mut slow = Detector::builtin().expect("built-in rules compile");
     slow.plans.iter_mut().for_each(|p| *p = None);
@@ -222,17 +222,16 @@ fn quote_scan_detects_as_the_automaton_does() {
     let win = r#"{"Event":{"System":{"EventID":4624,"Channel":"Security","Computer":"pc"}},"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"}"#;
     let mut rng = fastrand::Rng::with_seed(5);
     let seeds = records.clone();
-    for base in seeds
-        .iter()
-        .chain([&ct.as_bytes().to_vec(), &win.as_bytes().to_vec()])
-    {
+    let xml = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>4624</EventID></System></Event>";
+    let extra = [ct, win, xml].map(|s| s.as_bytes().to_vec());
+    for base in seeds.iter().chain(&extra) {
         for _ in 0..8 {
             let mut r = base.clone();
             // Cut, splice in a piece of another record, or pad so keys fall beyond `scan_bytes`.
             match rng.u8(0..4) {
                 0 => r.truncate(rng.usize(0..=r.len())),
                 1 => {
-                    let other = if rng.bool() { ct } else { win }.as_bytes();
+                    let other = [ct, win, xml][rng.usize(0..3)].as_bytes();
                     let from = rng.usize(0..other.len());
                     let to = rng.usize(from..=other.len());
                     let at = rng.usize(0..=r.len());
@@ -259,9 +258,11 @@ fn quote_scan_detects_as_the_automaton_does() {
     // Behind a syslog header, where only `in_syslog` rules score the JSON payload.
     records.push(format!("<14>Mar  1 10:00:00 host app: {win}").into_bytes());
     records.push(format!("<14>Mar  1 10:00:00 host app: {ct}").into_bytes());
-    let mut json = 0;
+    records.push(format!("<14>Mar  1 10:00:00 host app: {xml}").into_bytes());
+    let (mut json, mut xml) = (0, 0);
     for r in &records {
         json += usize::from(sniff::shapes(r) & sniff::Shape::Json.bit() != 0);
+        xml += usize::from(sniff::shapes(r) & sniff::Shape::Xml.bit() != 0);
         assert_eq!(
             fast.detect(r),
             slow.detect(r),
@@ -269,5 +270,8 @@ fn quote_scan_detects_as_the_automaton_does() {
             String::from_utf8_lossy(r)
         );
     }
-    assert!(json > 1000, "{json} JSON records compared");
+    assert!(
+        json > 1000 && xml > 1000,
+        "{json} JSON, {xml} XML records compared"
+    );
 }
