@@ -17,10 +17,11 @@ use memchr::memmem;
 
 use crate::scan::{chunk, eq2, CHUNK};
 
-/// More literals without the anchor than this and the separate searches cost more than the automaton.
+/// More literals without the anchor than this, and their searches would cost more than the
+/// automaton.
 const MAX_PLAIN: usize = 4;
 
-/// Key slots: a power of two well above the keys of the built-in rules (28).
+/// Key slots: a power of two well above the keys of the built-in rules (21).
 const SLOTS: usize = 128;
 
 /// The anchor bytes tried, in order: a plan needs a pattern of the rules in play at one.

@@ -3,7 +3,8 @@
 //! The rules are data so that a new source type needs no Rust. Scoring one record costs one pass
 //! of a shared Aho-Corasick DFA over its first bytes (all literals and JSON keys of all rules at
 //! once, as far as the largest `scan_bytes` of the rules whose shapes match), plus the regex and
-//! CSV markers of those rules.
+//! CSV markers of those rules. For JSON and XML records a scan of the `"` or `<` bytes
+//! (`keyscan`) stands in for the DFA with the same results at a fraction of the cost.
 //! Syslog is a transport: when a record has a syslog header, the message inside is scored first
 //! against the rules marked `in_syslog`, so a PAN-OS line or a Windows event keeps its own type.
 
@@ -107,8 +108,9 @@ fn rule_applies(r: &Rule, shapes: u8, payload_only: bool) -> bool {
     (r.shapes == 0 || r.shapes & shapes != 0) && (!payload_only || r.in_syslog)
 }
 
-/// The shape sets [`sniff::shapes`] gives. Plans are built for these only (checking a rule set
-/// costs about 200,000 instructions at start-up); any other set keeps the automaton.
+/// The shape sets [`sniff::shapes`] gives. Plans are built for these only (for all 64 shape and
+/// payload combinations the checks cost 1.1M instructions at start-up); any other set keeps the
+/// automaton.
 const SHAPE_SETS: [u8; 6] = {
     use sniff::Shape::{Csv, Json, Syslog, Text, Xml};
     [
