@@ -203,12 +203,13 @@ impl Plan {
     }
 
     /// Calls `report` with each pattern id the automaton's `find_iter` over `data` would give, in
-    /// its order, until `report` returns true; quote-free literals only at their first match
-    /// (the caller counts a pattern once). Escapes are not decoded: like the automaton, the scan
-    /// matches text, so `\"k\":` is not a key and a key inside a nested object is.
+    /// its order, until `report` returns true; literals without the anchor only at their first
+    /// match (the caller counts a pattern once). Escapes are not decoded: like the automaton, the
+    /// scan matches text, so `\"k\":` is not a key and a key inside a nested object is.
     pub fn scan(&self, data: &[u8], report: &mut impl FnMut(usize) -> bool) {
-        // First matches of the quote-free literals, as (end, id), by end: they cannot overlap
-        // the others, so each goes out just before the first quote match ending after it.
+        // First matches of the literals without the anchor, as (end, id), by end: they cannot
+        // overlap the others, so each goes out just before the first anchored match ending after
+        // it.
         let mut plain = [(usize::MAX, 0usize); MAX_PLAIN];
         for (slot, (finder, len, id)) in plain.iter_mut().zip(&self.plain) {
             if let Some(at) = finder.find(data) {
@@ -355,7 +356,7 @@ mod tests {
             .expect("test patterns build")
     }
 
-    /// What the plan must report: the automaton's matches, without quote-free literals outside
+    /// What the plan must report: the automaton's matches, without anchor-free literals outside
     /// `wanted` and with wanted ones only the first time.
     fn expected(
         ac: &AhoCorasick,
@@ -581,6 +582,13 @@ mod tests {
                     .collect()
             })
             .collect();
+        agrees_on(&patterns, &all, b'"', &inputs);
+        // Five closers, a key and a plain literal.
+        let patterns: Vec<Vec<u8>> = ["a\"", "x\"", "y\"", "z\"", "b\"", "\"q\":", "bq"]
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect();
+        let all: Vec<usize> = (0..patterns.len()).collect();
         agrees_on(&patterns, &all, b'"', &inputs);
     }
 }
