@@ -176,3 +176,102 @@ fn user_rules_add_types_and_report_errors() {
     let e = Detector::from_dir(dir.path()).unwrap_err().to_string();
     assert!(e.contains("can never be reached"), "{e}");
 }
+
+/// Every line of the corpus's text files under `dir` (small ones only), and each whole file.
+fn corpus_lines(dir: &str) -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(dir);
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if e.metadata().is_ok_and(|m| m.len() < 256 << 10)
+                && p.extension().is_none_or(|x| x != "evtx")
+            {
+                if let Ok(b) = std::fs::read(&p) {
+                    out.extend(b.split(|&c| c == b'\n').map(<[u8]>::to_vec));
+                    out.push(b);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn quote_scan_detects_as_the_automaton_does() {
+    let fast = Detector::builtin().expect("built-in rules compile");
+    assert!(
+        fast.plans.iter().any(Option::is_some),
+        "the built-in JSON and XML rules get a scan"
+    );
+    let mut slow = Detector::builtin().expect("built-in rules compile");
+    slow.plans.iter_mut().for_each(|p| *p = None);
+
+    let mut records = corpus_lines("cloudtrail");
+    records.extend(corpus_lines("windows"));
+    assert!(records.len() > 100, "corpus found: {}", records.len());
+    let ct = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","userName":"ana"},"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9","recipientAccountId":"1"}"#;
+    let win = r#"{"Event":{"System":{"EventID":4624,"Channel":"Security","Computer":"pc"}},"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"}"#;
+    let mut rng = fastrand::Rng::with_seed(5);
+    let seeds = records.clone();
+    let xml = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>4624</EventID></System></Event>";
+    let extra = [ct, win, xml].map(|s| s.as_bytes().to_vec());
+    for base in seeds.iter().chain(&extra) {
+        for _ in 0..8 {
+            let mut r = base.clone();
+            // Cut, splice in a piece of another record, or pad so keys fall beyond `scan_bytes`.
+            match rng.u8(0..4) {
+                0 => r.truncate(rng.usize(0..=r.len())),
+                1 => {
+                    let other = [ct, win, xml][rng.usize(0..3)].as_bytes();
+                    let from = rng.usize(0..other.len());
+                    let to = rng.usize(from..=other.len());
+                    let at = rng.usize(0..=r.len());
+                    r.splice(at..at, other[from..to].iter().copied());
+                }
+                2 => {
+                    let at = if r.first() == Some(&b'{') { 1 } else { 0 };
+                    let pad = format!("\"pad\":\"{}\",", "é".repeat(rng.usize(900..1100)));
+                    r.splice(at..at, pad.bytes());
+                }
+                _ => {
+                    let bits = [b'"', b':', b'\\', b' ', b'{', 0xc3];
+                    for _ in 0..rng.usize(1..4) {
+                        if !r.is_empty() {
+                            let i = rng.usize(0..r.len());
+                            r[i] = bits[rng.usize(0..bits.len())];
+                        }
+                    }
+                }
+            }
+            records.push(r);
+        }
+    }
+    // Behind a syslog header, where only `in_syslog` rules score the JSON payload.
+    records.push(format!("<14>Mar  1 10:00:00 host app: {win}").into_bytes());
+    records.push(format!("<14>Mar  1 10:00:00 host app: {ct}").into_bytes());
+    records.push(format!("<14>Mar  1 10:00:00 host app: {xml}").into_bytes());
+    let (mut json, mut xml) = (0, 0);
+    for r in &records {
+        json += usize::from(sniff::shapes(r) & sniff::Shape::Json.bit() != 0);
+        xml += usize::from(sniff::shapes(r) & sniff::Shape::Xml.bit() != 0);
+        assert_eq!(
+            fast.detect(r),
+            slow.detect(r),
+            "{}",
+            String::from_utf8_lossy(r)
+        );
+    }
+    assert!(
+        json > 1000 && xml > 1000,
+        "{json} JSON, {xml} XML records compared"
+    );
+}
