@@ -15,8 +15,9 @@ pub struct Context {
     pub received: DateTime<Utc>,
     /// Zone for timestamps that carry none (RFC 3164, PAN-OS). Default UTC.
     pub timezone: Tz,
-    /// The receive year in `timezone`, for `infer_year`: the same for every record of a batch,
-    /// and converting `received` into the zone cost about 200 instructions a record.
+    /// The receive year in `timezone`, for `infer_year`: the same for every record of a batch.
+    /// With the UTC shortcut in `localize`, a year-less timestamp went from about 670 to 240
+    /// instructions (W2).
     year: i32,
 }
 
@@ -39,8 +40,8 @@ impl Context {
     /// Places a zone-less local time in the configured zone. In a DST gap the time is taken as if
     /// the clock had not jumped; in an overlap the earlier instant wins.
     pub fn localize(&self, naive: NaiveDateTime) -> DateTime<FixedOffset> {
-        // The default zone has no transitions to look up (chrono-tz's search cost about 190
-        // instructions a time).
+        // The default zone has no transitions to look up (chrono-tz's search cost about 340
+        // instructions a time in W2).
         if self.timezone == Tz::UTC {
             return naive.and_utc().fixed_offset();
         }
