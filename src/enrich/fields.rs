@@ -206,15 +206,16 @@ impl FieldSet {
             }
             return found;
         }
-        let mut at = Vec::new();
+        // Where each wanted field's last value is: on the stack, so a list that is not kept
+        // (built keys) costs no allocation.
+        let mut at = [u32::MAX; CAP];
         let mut all_static = true;
         for (i, (k, v)) in fields.iter().enumerate() {
             all_static &= matches!(k, Key::Borrowed(_));
             if let Some(w) = self.classify(k) {
                 found[w] = Some(v);
-                at.retain(|&(x, _)| usize::from(x) != w);
-                // `w` < CAP (64) and a record has far fewer than 2^32 fields.
-                at.push((w as u8, i as u32));
+                // A record has far fewer than 2^32 fields.
+                at[w] = i as u32;
             }
         }
         // Only lists of static strings are kept: a key built for one record may sit where another
@@ -232,7 +233,11 @@ impl FieldSet {
                         .iter()
                         .map(|(k, _)| (k.as_ptr() as usize, k.len()))
                         .collect(),
-                    found: at.into_boxed_slice(),
+                    // `w` < CAP (64) fits a byte.
+                    found: (0..CAP)
+                        .filter(|&w| at[w] != u32::MAX)
+                        .map(|w| (w as u8, at[w]))
+                        .collect(),
                 });
             }
         }
