@@ -207,7 +207,14 @@ pub struct Doc {
     /// The field written by `insert_reusing`, whose buffer `clear` keeps in `spare`.
     reused_at: Option<usize>,
     spare: Text,
+    /// Emptied arrays of earlier documents, for `append_unique`: `related.*` and `tags` cost an
+    /// allocation, often a reallocation, and a free per record otherwise.
+    spare_arrays: Vec<Vec<Value>>,
 }
+
+/// How many emptied arrays, and of what capacity at most, `Doc::clear` keeps.
+const SPARE_ARRAYS: usize = 8;
+const SPARE_ARRAY_CAP: usize = 64;
 
 impl PartialEq for Doc {
     fn eq(&self, other: &Self) -> bool {
@@ -222,7 +229,15 @@ impl Doc {
             plans: RefCell::new(PlanCache::default()),
             reused_at: None,
             spare: Text::default(),
+            spare_arrays: Vec::new(),
         }
+    }
+
+    /// An empty array, kept from an earlier document when there is one.
+    fn new_array(&mut self) -> Vec<Value> {
+        self.spare_arrays
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(4))
     }
 
     /// Sets `key`. A later insert of the same key wins (resolved at serialization, so no scan here).
@@ -278,13 +293,20 @@ impl Doc {
                 }
                 other => {
                     if *other != value {
-                        let first = std::mem::replace(other, Value::Null);
-                        *other = Value::Array(vec![first, value]);
+                        let mut items = self
+                            .spare_arrays
+                            .pop()
+                            .unwrap_or_else(|| Vec::with_capacity(4));
+                        items.push(std::mem::replace(other, Value::Null));
+                        items.push(value);
+                        *other = Value::Array(items);
                     }
                 }
             }
         } else {
-            self.fields.push((key, Value::Array(vec![value])));
+            let mut items = self.new_array();
+            items.push(value);
+            self.fields.push((key, Value::Array(items)));
         }
     }
 
@@ -323,6 +345,13 @@ impl Doc {
                 Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Time(_) => {
                 }
                 Value::Str(s) => drop(s),
+                Value::Array(mut items)
+                    if self.spare_arrays.len() < SPARE_ARRAYS
+                        && items.capacity() <= SPARE_ARRAY_CAP =>
+                {
+                    items.clear();
+                    self.spare_arrays.push(items);
+                }
                 other => drop(other),
             }
         }
@@ -829,6 +858,39 @@ mod tests {
         assert!(d.spare.capacity() < SPARE_MAX);
         d.insert_reusing("event.original", "short");
         assert_eq!(d.to_json()["event"]["original"], "short");
+    }
+
+    #[test]
+    fn arrays_kept_by_clear_start_empty() {
+        let mut d = Doc::new();
+        for round in 0..40 {
+            // Up to 12 arrays a document: more than `clear` keeps, some grown past the cap.
+            let arrays = round % 13;
+            for a in 0..arrays {
+                let key = format!("a{a}");
+                let items = if a == 5 { SPARE_ARRAY_CAP + 1 } else { a + 1 };
+                for i in 0..items {
+                    d.append_unique(key.clone(), format!("{round}-{i}"));
+                    d.append_unique(key.clone(), format!("{round}-{i}"));
+                }
+            }
+            // A single value that becomes an array.
+            d.insert("one", "x");
+            d.append_unique("one", "y");
+            let j = d.to_json();
+            for a in 0..arrays {
+                let items = if a == 5 { SPARE_ARRAY_CAP + 1 } else { a + 1 };
+                let want: Vec<_> = (0..items).map(|i| format!("{round}-{i}")).collect();
+                assert_eq!(j[format!("a{a}")], serde_json::json!(want), "round {round}");
+            }
+            assert_eq!(j["one"], serde_json::json!(["x", "y"]));
+            d.clear();
+            assert!(d.spare_arrays.len() <= SPARE_ARRAYS);
+            assert!(d
+                .spare_arrays
+                .iter()
+                .all(|a| a.is_empty() && a.capacity() <= SPARE_ARRAY_CAP));
+        }
     }
 
     #[test]

@@ -327,6 +327,16 @@ fn iso_time(i: &[u8], strict: bool) -> Res<'_, SyslogTime> {
     }
 }
 
+/// A whole ISO 8601 / RFC 3339 date-time, `yyyy-mm-dd(T|t| )hh:mm:ss[.frac][offset]`, read by the
+/// header's parser. Accepts what chrono's `parse_from_rfc3339` accepts (with the same result),
+/// plus a missing zone and `±hhmm`/`±hh`.
+pub fn iso_timestamp(s: &[u8]) -> Option<SyslogTime> {
+    match iso_time(s, false) {
+        Ok(([], t)) => Some(t),
+        _ => None,
+    }
+}
+
 /// A header field: printable, no spaces. Non-UTF-8 bytes make it absent rather than fail the line.
 fn field(i: &[u8]) -> Res<'_, Option<&str>> {
     let (rest, f) = take_while1(|c: u8| c > b' ' && c != 0x7f)(i)?;
@@ -559,6 +569,67 @@ mod tests {
 
     fn ctx() -> Context {
         Context::new("2024-06-15T12:00:00Z".parse().unwrap(), chrono_tz::Tz::UTC)
+    }
+
+    #[test]
+    fn iso_timestamp_agrees_with_chrono_rfc3339() {
+        let dates = [
+            "2026-03-05",
+            "2024-02-29",
+            "2023-02-29",
+            "2026-13-01",
+            "0000-01-01",
+            "2026-3-05",
+        ];
+        let seps = ["T", "t", " ", "x", ""];
+        let clocks = [
+            "10:20:11", "23:59:60", "24:00:00", "10:61:00", "9:20:11", "10:20",
+        ];
+        let fracs = [
+            "",
+            ".",
+            ".4",
+            ".4821337",
+            ".123456789",
+            ".1234567891234",
+            ".12a",
+        ];
+        let zones = [
+            "", "Z", "z", "+05:30", "-08:00", "+0530", "+05", "+24:00", "-00:00", "+05:3", " ",
+        ];
+        let mut agreed = 0;
+        for d in dates {
+            for sep in seps {
+                for c in clocks {
+                    for f in fracs {
+                        for z in zones {
+                            let s = format!("{d}{sep}{c}{f}{z}");
+                            let ours = iso_timestamp(s.as_bytes());
+                            match DateTime::parse_from_rfc3339(&s) {
+                                Ok(t) => {
+                                    let Some(SyslogTime::Full(o)) = ours else {
+                                        panic!("{s}: chrono {t}, ours {ours:?}");
+                                    };
+                                    assert_eq!((o, o.offset()), (t, t.offset()), "{s}");
+                                    agreed += 1;
+                                }
+                                // Beyond RFC 3339: no zone, or `+hhmm`/`+hh`.
+                                Err(_) => {
+                                    if let Some(SyslogTime::Full(_)) = ours {
+                                        let colon_zone = z.len() == 6 && z.as_bytes()[3] == b':';
+                                        assert!(
+                                            !colon_zone && z != "Z" && z != "z",
+                                            "{s}: {ours:?}"
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(agreed > 100, "{agreed}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime};
 
 use crate::ip::parse_ip;
 use crate::normalize::Context;
+use crate::parse::syslog::{iso_timestamp, SyslogTime};
 use crate::text::trim;
 
 /// Decimal or `0x` hexadecimal, as Windows writes process IDs and ports.
@@ -283,10 +284,15 @@ pub(crate) fn parse_time(s: &str, local: bool, ctx: &Context) -> Option<DateTime
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t);
     }
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.fZ"))
-        .ok()?;
+    // Zone-less (Sysmon's `UtcTime`): the syslog header's reader, where chrono's format parser
+    // cost about 4,000 instructions a time.
+    let naive = match iso_timestamp(s.as_bytes()) {
+        Some(SyslogTime::Local(n)) => n,
+        _ => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+            .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.fZ"))
+            .ok()?,
+    };
     Some(if local {
         ctx.localize(naive)
     } else {
@@ -458,5 +464,46 @@ mod tests {
         let t = parse_time("2020-10-28 02:39:26.374", false, &ctx).unwrap();
         assert_eq!(t.to_rfc3339(), "2020-10-28T02:39:26.374+00:00");
         assert!(parse_time("yesterday", false, &ctx).is_none());
+    }
+
+    /// Zone-less times go through the syslog header's reader; chrono's format parser, which
+    /// read them before, must agree wherever it reads one.
+    #[test]
+    fn zone_less_times_agree_with_chrono_formats() {
+        let tokyo = Context::new(chrono::Utc::now(), chrono_tz::Asia::Tokyo);
+        let old = |s: &str| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.fZ"))
+                .ok()
+        };
+        let mut read = 0;
+        for d in ["2020-10-28", "2024-02-29", "2023-02-29", "2020-1-28"] {
+            // (A lower-case `t` is read now, as RFC 3339 allows; the formats did not.)
+            for sep in ["T", " ", "  "] {
+                for c in ["02:39:26", "23:59:59", "24:00:00", "2:39:26", "02:39"] {
+                    for f in ["", ".374", ".388325200", ".1234567891", ".", ".x"] {
+                        let s = format!("{d}{sep}{c}{f}");
+                        for (local, ctx) in [(false, Context::default()), (true, tokyo.clone())] {
+                            let want = old(&s).map(|n| {
+                                if local {
+                                    ctx.localize(n)
+                                } else {
+                                    n.and_utc().fixed_offset()
+                                }
+                            });
+                            let got = parse_time(&s, local, &ctx);
+                            assert_eq!(
+                                got.map(|t| (t, t.offset().local_minus_utc())),
+                                want.map(|t| (t, t.offset().local_minus_utc())),
+                                "{s}"
+                            );
+                            read += usize::from(got.is_some());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(read > 50, "{read}");
     }
 }
