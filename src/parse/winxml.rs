@@ -151,7 +151,7 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
         }
     };
     let mut pos = 0;
-    while let Some(lt) = next_lt(b, pos) {
+    while let Some(lt) = find_byte(b, pos, b'<') {
         if p.leaf.is_some() && lt > pos {
             match xml.get(pos..lt) {
                 Some(t) => p.push_text(text(t)),
@@ -189,16 +189,12 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
                     return false;
                 };
                 let ib = inner.as_bytes();
-                let name_len = ib
-                    .iter()
-                    .position(u8::is_ascii_whitespace)
-                    .unwrap_or(ib.len());
-                let name = &ib[..name_len];
-                let local = match name.iter().rposition(|&c| c == b':') {
-                    Some(c) => &name[c + 1..],
-                    None => name,
-                };
-                p.start(local, &Tag::Raw(&inner[name_len..], entities), empty);
+                let (name_len, local) = tag_name(ib);
+                p.start(
+                    &ib[local..name_len],
+                    &Tag::Raw(&inner[name_len..], entities),
+                    empty,
+                );
                 if p.malformed {
                     return false;
                 }
@@ -210,22 +206,54 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
     false
 }
 
-/// The next `<` at or after `from`. Most gaps between tags are a few bytes: the first 32 bytes
-/// are checked a chunk at a time (`crate::scan`), long texts (script blocks) still get memchr.
-fn next_lt(b: &[u8], from: usize) -> Option<usize> {
+/// The next `byte` (not a space) at or after `from`: the next `<`, or an attribute value's closing
+/// quote. Most gaps between tags and most values are a few bytes: the first 32 bytes are checked a
+/// chunk at a time (`crate::scan`), long texts (script blocks) still get memchr.
+fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
     let mut at = from;
     for _ in 0..2 {
         if at >= b.len() {
             return None;
         }
         let (c, _) = crate::scan::chunk(b, at, b' ');
-        let m = crate::scan::eq2(&c, b'<', b'<');
+        let m = crate::scan::eq2(&c, byte, byte);
         if m != 0 {
             return Some(at + m.trailing_zeros() as usize);
         }
         at += crate::scan::CHUNK;
     }
-    memchr::memchr(b'<', b.get(at..)?).map(|i| at + i)
+    memchr::memchr(byte, b.get(at..)?).map(|i| at + i)
+}
+
+/// The length of a tag's name in `inner` (the tag's text after `<`), and where the local part
+/// starts (after the last `:`). Names are short: one chunk's masks instead of two byte loops
+/// (about 50 instructions a tag).
+fn tag_name(inner: &[u8]) -> (usize, usize) {
+    use crate::scan::{chunk, eq2, CHUNK};
+    // Padding with a space ends a name shorter than a chunk.
+    let (c, _) = chunk(inner, 0, b' ');
+    // `u8::is_ascii_whitespace`: space, tab, line feed, form feed, carriage return.
+    let ws = eq2(&c, b' ', b'\t') | eq2(&c, b'\n', b'\r') | eq2(&c, 0x0c, 0x0c);
+    let len = if ws != 0 {
+        ws.trailing_zeros() as usize
+    } else {
+        let rest = inner.get(CHUNK..).unwrap_or_default();
+        CHUNK
+            + rest
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .unwrap_or(rest.len())
+    };
+    let colons = eq2(&c, b':', b':') & ((1u32 << len.min(CHUNK)) - 1);
+    let local = if len > CHUNK {
+        let name = inner.get(..len).unwrap_or_default();
+        name.iter().rposition(|&c| c == b':').map_or(0, |i| i + 1)
+    } else if colons != 0 {
+        (31 - colons.leading_zeros()) as usize + 1
+    } else {
+        0
+    };
+    (len, local)
 }
 
 /// Index of the `>` closing the tag that starts at `from`, skipping quoted attribute values;
@@ -700,7 +728,7 @@ fn raw_attrs<'a>(rest: &'a str, entities: bool, mut f: impl FnMut(&'static str, 
         let Some(&q) = b.get(i).filter(|c| **c == b'"' || **c == b'\'') else {
             return false;
         };
-        let Some(len) = memchr::memchr(q, &b[i + 1..]) else {
+        let Some(len) = find_byte(b, i + 1, q).map(|at| at - i - 1) else {
             return false;
         };
         let local = match name.iter().rposition(|&c| c == b':') {

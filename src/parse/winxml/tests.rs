@@ -114,3 +114,78 @@ fn xml_start_skips_prefixes() {
     assert_eq!(xml_start("{\"a\":1}"), None);
     assert_eq!(xml_start("Record x <"), None);
 }
+
+#[test]
+fn tag_name_matches_byte_loops() {
+    let reference = |ib: &[u8]| {
+        let len = ib
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(ib.len());
+        let local = ib[..len]
+            .iter()
+            .rposition(|&c| c == b':')
+            .map_or(0, |i| i + 1);
+        (len, local)
+    };
+    let mut cases = 0;
+    for len in 0..40 {
+        for colon in [
+            None,
+            Some(0),
+            Some(1),
+            Some(7),
+            Some(15),
+            Some(16),
+            Some(30),
+        ] {
+            for end in ["", " ", "\t", "\n", "\r", "\x0c", " a='1'", "\x0b"] {
+                let mut name: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let Some(c) = colon.filter(|&c| c < len) {
+                    name[c] = b':';
+                }
+                let mut ib = name.clone();
+                ib.extend_from_slice(end.as_bytes());
+                assert_eq!(
+                    super::tag_name(&ib),
+                    reference(&ib),
+                    "{:?}",
+                    String::from_utf8_lossy(&ib)
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 2000);
+}
+
+#[test]
+fn fast_scanner_agrees_with_quick_xml_on_variants() {
+    let variants = [
+        LOGON.to_owned(),
+        LOGON.replace("<Data Name=", "<Data\tName="),
+        LOGON.replace("<Data Name=", "<Data\r\n  Name="),
+        LOGON
+            .replace("<EventID>", "<ev:EventID xmlns:ev='x'>")
+            .replace("</EventID>", "</ev:EventID>"),
+        LOGON.replace("Name='TargetUserName'", "Name = \"TargetUserName\""),
+        LOGON.replace("<Computer>", "<Computer     >"),
+        LOGON.replace("<Security/>", "<Security UserID='S-1-5-18'/>"),
+        LOGON.replace(
+            "Data Name='IpAddress'",
+            "Data Name='IpAddress-with-a-rather-long-name-here'",
+        ),
+        LOGON
+            .replace("<Channel>", "<ChannelWithAVeryLongElementName>")
+            .replace("</Channel>", "</ChannelWithAVeryLongElementName>"),
+    ];
+    for xml in &variants {
+        let mut fast = WinEvent::default();
+        // The fast scanner itself reads each variant to its end (no fallback).
+        assert!(scan(xml, &mut fast), "{xml}");
+        let mut slow = WinEvent::default();
+        parse_with_quick_xml(xml, &mut slow).unwrap();
+        assert_eq!(fast, slow, "{xml}");
+        assert!(fast.has_identity());
+    }
+}
