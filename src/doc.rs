@@ -216,6 +216,11 @@ pub struct Doc {
 const SPARE_ARRAYS: usize = 8;
 const SPARE_ARRAY_CAP: usize = 64;
 
+/// An empty array, one kept from an earlier document when there is one.
+fn new_array(spare: &mut Vec<Vec<Value>>) -> Vec<Value> {
+    spare.pop().unwrap_or_else(|| Vec::with_capacity(4))
+}
+
 impl PartialEq for Doc {
     fn eq(&self, other: &Self) -> bool {
         self.fields == other.fields
@@ -231,13 +236,6 @@ impl Doc {
             spare: Text::default(),
             spare_arrays: Vec::new(),
         }
-    }
-
-    /// An empty array, kept from an earlier document when there is one.
-    fn new_array(&mut self) -> Vec<Value> {
-        self.spare_arrays
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(4))
     }
 
     /// Sets `key`. A later insert of the same key wins (resolved at serialization, so no scan here).
@@ -293,10 +291,7 @@ impl Doc {
                 }
                 other => {
                     if *other != value {
-                        let mut items = self
-                            .spare_arrays
-                            .pop()
-                            .unwrap_or_else(|| Vec::with_capacity(4));
+                        let mut items = new_array(&mut self.spare_arrays);
                         items.push(std::mem::replace(other, Value::Null));
                         items.push(value);
                         *other = Value::Array(items);
@@ -304,7 +299,7 @@ impl Doc {
                 }
             }
         } else {
-            let mut items = self.new_array();
+            let mut items = new_array(&mut self.spare_arrays);
             items.push(value);
             self.fields.push((key, Value::Array(items)));
         }

@@ -143,18 +143,11 @@ fn scan<'a>(xml: &'a str, ev: &mut WinEvent<'a>) -> bool {
     // Most events have no entity or character reference at all: one search here instead of one
     // per text and attribute value (about 40 an event).
     let entities = memchr::memchr(b'&', b).is_some();
-    let text = |t: &'a str| {
-        if entities {
-            unescape_or_raw(t)
-        } else {
-            Cow::Borrowed(t)
-        }
-    };
     let mut pos = 0;
     while let Some(lt) = find_byte(b, pos, b'<') {
         if p.leaf.is_some() && lt > pos {
             match xml.get(pos..lt) {
-                Some(t) => p.push_text(text(t)),
+                Some(t) => p.push_text(unescape_if(entities, t)),
                 None => return false,
             }
         }
@@ -226,8 +219,9 @@ fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
 }
 
 /// The length of a tag's name in `inner` (the tag's text after `<`), and where the local part
-/// starts (after the last `:`). Names are short: one chunk's masks instead of two byte loops
-/// (about 50 instructions a tag).
+/// starts (after the last `:`). Names are short: one chunk's masks instead of two byte loops,
+/// which cost about 50 instructions a tag (with `find_byte` for attribute quotes, 600 Windows
+/// events took 29.75 M -> 29.48 M instructions).
 fn tag_name(inner: &[u8]) -> (usize, usize) {
     use crate::scan::{chunk, eq2, CHUNK};
     // Padding with a space ends a name shorter than a chunk.
@@ -346,6 +340,15 @@ fn bytes_to_str(b: Cow<'_, [u8]>) -> Cow<'_, str> {
             Ok(s) => s,
             Err(e) => crate::doc::lossy(e.as_bytes()).into_owned(),
         }),
+    }
+}
+
+/// `unescape_or_raw` when the input has an `&` somewhere, else `s` as it is.
+fn unescape_if(entities: bool, s: &str) -> Cow<'_, str> {
+    if entities {
+        unescape_or_raw(s)
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -736,14 +739,7 @@ fn raw_attrs<'a>(rest: &'a str, entities: bool, mut f: impl FnMut(&'static str, 
             None => name,
         };
         if let (Some(k), Some(v)) = (known_attr(local), rest.get(i + 1..i + 1 + len)) {
-            f(
-                k,
-                if entities {
-                    unescape_or_raw(v)
-                } else {
-                    Cow::Borrowed(v)
-                },
-            );
+            f(k, unescape_if(entities, v));
         }
         i += len + 2;
     }
