@@ -158,17 +158,19 @@ class Sluice:
             self.proc.wait()
 
 
-def config(work, name, inputs_yaml, enrich, out_path, api=True, batch_size=None):
+def config(work, name, inputs_yaml, enrich, out_path, api=True, batch_size=None, threads=None):
     data = os.path.join(work, "conf", f"data-{name}")
     lines = [f"data_dir: {data}",
              "log:",
              "  level: warn,sluice::api=info,sluice::inputs::syslog=info"]
     if api:
         lines += ["api:", "  listen: 127.0.0.1:0"]
-    if enrich or batch_size:
+    if enrich or batch_size or threads:
         lines += ["pipeline:"]
     if batch_size:
         lines += [f"  batch_size: {batch_size}"]
+    if threads:
+        lines += [f"  threads: {threads}"]
     if enrich:
         lines += ["  enrich:",
                   "    geoip:", "      databases:", f"        - path: {enrich['mmdb']}",
@@ -395,10 +397,11 @@ def latency_run(a, bin_, work, workload, enrich, rate):
               "max_message_bytes: 1048576"]
     if a.w3_batch_timeout:
         syslog.append(f"batch_timeout: {a.w3_batch_timeout}")
-    cfg = config(work, "w3", syslog, enrich, out, batch_size=a.w3_batch_size)
+    cfg = config(work, "w3", syslog, enrich, out, batch_size=a.w3_batch_size, threads=a.w3_threads)
     log(f"W3: {limit} W1 records over syslog TCP at {rate:,.0f} records/s"
         + (f", pipeline.batch_size {a.w3_batch_size}" if a.w3_batch_size else "")
-        + (f", batch_timeout {a.w3_batch_timeout}" if a.w3_batch_timeout else ""))
+        + (f", batch_timeout {a.w3_batch_timeout}" if a.w3_batch_timeout else "")
+        + (f", pipeline.threads {a.w3_threads}" if a.w3_threads else ""))
     s = Sluice(bin_, cfg, work, "w3")
     try:
         api = s.logged(rb"API listening address=(\S+)")
@@ -587,7 +590,8 @@ def main():
     ap.add_argument("--w3-rate", type=float, help="W3 records/s (default: half the W1 run rate)")
     ap.add_argument("--w3-seconds", type=float, default=60, help="send at most this long in W3 (0: all of W1)")
     ap.add_argument("--w3-batch-size", type=int, help="pipeline.batch_size for W3 (default: Sluice's, 512)")
-    ap.add_argument("--w3-batch-timeout", help="the syslog input's batch_timeout for W3, e.g. 2ms (default: Sluice's, 5ms)")
+    ap.add_argument("--w3-batch-timeout", help="the syslog input's batch_timeout for W3, e.g. 1ms (default: Sluice's, 2ms)")
+    ap.add_argument("--w3-threads", type=int, help="pipeline.threads for W3 (default: Sluice's, one per core)")
     ap.add_argument("--soak", type=float, default=0, help="also run the memory-flatness check this long (s)")
     ap.add_argument("--soak-interval", type=float, default=5)
     ap.add_argument("--bundled-generator", action="store_true", help="use benches/e2e/gen.py even if ../shared is there")
