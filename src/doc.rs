@@ -195,6 +195,16 @@ impl<T: Into<Value>> From<Vec<T>> for Value {
     }
 }
 
+/// A string value known at compile time (a literal or a `&'static str` constant), built then:
+/// `Text::new` of it at run time cost a `memcpy` call and the inline-or-heap branches, on every
+/// record, for values such as `event.module` that never change.
+macro_rules! lit {
+    ($s:expr) => {
+        $crate::doc::Value::Str(const { $crate::doc::Text::const_new($s) })
+    };
+}
+pub(crate) use lit;
+
 /// The largest buffer `Doc::clear` keeps for reuse.
 const SPARE_MAX: usize = 64 * 1024;
 

@@ -15,6 +15,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::doc::lit;
 use crate::doc::{Doc, Related, Text, Value};
 use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
@@ -44,10 +45,10 @@ pub fn split_records(raw: &[u8]) -> Option<Vec<&RawValue>> {
 /// One CloudTrail event → ECS. Invalid JSON, or JSON that is not an event (no `eventName` or
 /// `eventSource`, and not an Insights event), is a [`ParseFailure`] after the fields it has.
 pub fn normalize(raw: &[u8], _ctx: &Context, doc: &mut Doc) -> Result<(), ParseFailure> {
-    doc.insert("event.kind", "event");
-    doc.insert("event.module", "aws");
-    doc.insert("event.dataset", "aws.cloudtrail");
-    doc.insert("cloud.provider", "aws");
+    doc.insert("event.kind", lit!("event"));
+    doc.insert("event.module", lit!("aws"));
+    doc.insert("event.dataset", lit!("aws.cloudtrail"));
+    doc.insert("cloud.provider", lit!("aws"));
     // Validating UTF-8 once up front spares serde_json a check per borrowed string.
     let Ok(text) = std::str::from_utf8(raw) else {
         return Err(ParseFailure::new("cloudtrail: not UTF-8"));

@@ -11,6 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 
+use crate::doc::lit;
 use crate::doc::{Doc, Related, Value};
 use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
@@ -183,11 +184,11 @@ impl PanosNormalizer {
         ctx: &Context,
         doc: &mut Doc,
     ) -> Result<(), ParseFailure> {
-        doc.insert("event.module", "panw");
-        doc.insert("event.dataset", "panw.panos");
-        doc.insert("observer.vendor", "Palo Alto Networks");
-        doc.insert("observer.product", "PAN-OS");
-        doc.insert("observer.type", "firewall");
+        doc.insert("event.module", lit!("panw"));
+        doc.insert("event.dataset", lit!("panw.panos"));
+        doc.insert("observer.vendor", lit!("Palo Alto Networks"));
+        doc.insert("observer.product", lit!("PAN-OS"));
+        doc.insert("observer.type", lit!("firewall"));
 
         let mut fields = take_field_buffer();
         split_fields(payload, &mut fields);

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
+use crate::doc::lit;
 use crate::doc::{Doc, Related, Text, Value};
 use crate::ip;
 use crate::normalize::{Context, ParseFailure};
@@ -137,8 +138,8 @@ pub fn normalize(raw: &[u8], ctx: &Context, doc: &mut Doc) -> Result<(), ParseFa
 /// header, `message`, `event.{kind,module,dataset}` and the auth-daemon meaning.
 pub fn normalize_parsed(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
     apply_header(s, ctx, doc);
-    doc.insert("event.kind", "event");
-    doc.insert("event.module", "system");
+    doc.insert("event.kind", lit!("event"));
+    doc.insert("event.module", lit!("system"));
     let text = crate::doc::lossy(s.msg);
     let msg = trim(&text);
     if !msg.is_empty() {
@@ -153,7 +154,11 @@ pub fn normalize_parsed(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
     f.write(doc);
     doc.insert(
         "event.dataset",
-        if auth { "system.auth" } else { "system.syslog" },
+        if auth {
+            lit!("system.auth")
+        } else {
+            lit!("system.syslog")
+        },
     );
 }
 

@@ -20,6 +20,7 @@ mod text;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use crate::doc::lit;
 use crate::doc::{Doc, Key, Text, Value};
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::winxml::{self, WinEvent};
@@ -227,8 +228,8 @@ impl WindowsNormalizer {
 
     /// The one mapping from [`WinEvent`] to ECS.
     fn map(&self, ev: &WinEvent<'_>, ctx: &Context, doc: &mut Doc) {
-        doc.insert("event.kind", "event");
-        doc.insert("event.module", "windows");
+        doc.insert("event.kind", lit!("event"));
+        doc.insert("event.module", lit!("windows"));
         let module = self
             .tables
             .modules
@@ -396,8 +397,8 @@ impl WindowsNormalizer {
 
 /// Puts the base fields of an unreadable record and returns the failure.
 fn fail(doc: &mut Doc, reason: String) -> Result<(), ParseFailure> {
-    doc.insert("event.kind", "event");
-    doc.insert("event.module", "windows");
+    doc.insert("event.kind", lit!("event"));
+    doc.insert("event.module", lit!("windows"));
     Err(ParseFailure::new(reason))
 }
 

@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 
 use crate::config::PipelineConfig;
 use crate::detect::{Detection, Detector};
+use crate::doc::lit;
 use crate::doc::{Doc, Value};
 use crate::event::{KeyInterner, OutRecord, ProcessedBatch, RawBatch};
 use crate::metrics::{Counter, Metrics};
@@ -330,7 +331,7 @@ impl Processor {
         if text_fallback && !doc.contains("message") {
             doc.insert("message", crate::doc::lossy(raw).trim_end());
         }
-        doc.insert("ecs.version", ECS_VERSION);
+        doc.insert("ecs.version", lit!(ECS_VERSION));
         doc.insert("sluice.input", &*origin.input);
         doc.insert("sluice.source_type", source_type.as_str());
         // The f32 score as its shortest decimal (0.9, not 0.8999999761581421).
@@ -379,9 +380,9 @@ fn apply_meta(meta: &crate::event::RecordMeta, doc: &mut Doc) {
 
 /// `unknown`: delivered as text, and as parsed JSON under `json` when it is a JSON object.
 fn normalize_unknown(raw: &[u8], doc: &mut Doc) {
-    doc.insert("event.kind", "event");
-    doc.insert("event.module", "unknown");
-    doc.insert("event.dataset", "unknown");
+    doc.insert("event.kind", lit!("event"));
+    doc.insert("event.module", lit!("unknown"));
+    doc.insert("event.dataset", lit!("unknown"));
     let trimmed = raw.trim_ascii_start();
     if trimmed.first() == Some(&b'{') {
         if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_slice(raw) {
