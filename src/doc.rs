@@ -628,6 +628,19 @@ pub fn write_rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
 
 #[cfg(test)]
 mod tests {
+    /// A value built at compile time is the value built at run time, short (inline) or long.
+    #[test]
+    fn compile_time_values_equal_run_time_ones() {
+        use super::Value;
+        const LONG: &str = "a constant longer than the 24 inline bytes";
+        assert_eq!(lit!("panw"), Value::from("panw"));
+        assert_eq!(lit!(""), Value::from(""));
+        assert_eq!(lit!(LONG), Value::from(LONG));
+        let mut out = Vec::new();
+        lit!("q\"uote").write_json(&mut out);
+        assert_eq!(out, br#""q\"uote""#);
+    }
+
     /// The float fast path must write exactly what ryu writes, for the values it takes (scores,
     /// coordinates, whole numbers) and for those it must leave to ryu.
     #[test]

@@ -15,8 +15,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::doc::lit;
-use crate::doc::{Doc, Related, Text, Value};
+use crate::doc::{lit, Doc, Related, Text, Value};
 use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
 

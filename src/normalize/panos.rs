@@ -11,8 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 
-use crate::doc::lit;
-use crate::doc::{Doc, Related, Value};
+use crate::doc::{lit, Doc, Related, Value};
 use crate::ip::parse_ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::panos::{split_fields, Conversion, Layout, LogType, OutcomeRule, PanosSchema};

@@ -7,8 +7,7 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-use crate::doc::lit;
-use crate::doc::{Doc, Related, Text, Value};
+use crate::doc::{lit, Doc, Related, Text, Value};
 use crate::ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::syslog::{parse, SdElement, Syslog};

@@ -20,8 +20,7 @@ mod text;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use crate::doc::lit;
-use crate::doc::{Doc, Key, Text, Value};
+use crate::doc::{lit, Doc, Key, Text, Value};
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::winxml::{self, WinEvent};
 use crate::text::{is_blank, trim};

@@ -11,8 +11,7 @@ use chrono_tz::Tz;
 
 use crate::config::PipelineConfig;
 use crate::detect::{Detection, Detector};
-use crate::doc::lit;
-use crate::doc::{Doc, Value};
+use crate::doc::{lit, Doc, Value};
 use crate::event::{KeyInterner, OutRecord, ProcessedBatch, RawBatch};
 use crate::metrics::{Counter, Metrics};
 use crate::normalize::windows::WindowsNormalizer;
