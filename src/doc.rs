@@ -249,6 +249,7 @@ impl Doc {
     }
 
     /// Sets `key`. A later insert of the same key wins (resolved at serialization, so no scan here).
+    #[inline]
     pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         self.fields.push((key.into(), value.into()));
     }
