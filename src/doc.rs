@@ -255,6 +255,7 @@ impl Doc {
     }
 
     /// Sets `key` only when `value` is `Some` and, for strings, not empty or `-`.
+    #[inline]
     pub fn insert_opt<V: Into<Value>>(&mut self, key: impl Into<Key>, value: Option<V>) {
         if let Some(v) = value {
             let v = v.into();
