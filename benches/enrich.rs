@@ -338,7 +338,7 @@ fn main() {
         .iter()
         .map(|b| {
             let mut v = Vec::with_capacity(b.len());
-            plain.process_with(b, &mut |d, _| v.push(d.clone()));
+            plain.process_with(b, &mut |_, d, _| v.push(d.clone()));
             v
         })
         .collect();

@@ -221,7 +221,10 @@ impl KeyInterner {
 #[derive(Debug)]
 pub struct ProcessedBatch {
     pub origin: Arc<Origin>,
+    /// Each record's JSON line, in the order the processor wrote them (grouped by source type):
+    /// read records through `records` and `json`, not by splitting this.
     pub data: Vec<u8>,
+    /// In input order.
     pub records: Vec<OutRecord>,
 }
 

@@ -371,9 +371,9 @@ fn main() -> ExitCode {
             if let Some(tz) = timezone {
                 pipeline.normalize.timezone = tz;
             }
-            // Batches (hundreds of KB) are larger than the buffer, so BufWriter hands them to
-            // the file directly instead of copying them; the buffer gathers small batches only.
-            const OUT_BUFFER: usize = 64 << 10;
+            // A batch of one source type is written whole, and one larger than the buffer goes to
+            // the file without a copy; a mixed batch's lines are gathered here in record order.
+            const OUT_BUFFER: usize = 256 << 10;
             let result = match &output {
                 Some(path) => std::fs::File::create(path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))

@@ -68,9 +68,16 @@ fn normalize_stdin_to_stdout_keeps_order_and_count() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Two source types interleaved: batches are processed one type after another, and the
+    // output must still be in input order.
+    let line = |i: usize| match i % 3 {
+        1 => format!("Mar  3 07:01:02 web01 app[{i}]: record {i}"),
+        _ => format!("record {i}"),
+    };
     let mut input = String::new();
     for i in 0..5000 {
-        input.push_str(&format!("record {i}\n"));
+        input.push_str(&line(i));
+        input.push('\n');
     }
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
@@ -85,7 +92,7 @@ fn normalize_stdin_to_stdout_keeps_order_and_count() {
     assert_eq!(lines.len(), 5000);
     for (i, d) in lines.iter().enumerate() {
         assert_eq!(d["message"], format!("record {i}"));
-        assert_eq!(d["event"]["original"], format!("record {i}"));
+        assert_eq!(d["event"]["original"], line(i));
     }
 }
 

@@ -170,7 +170,7 @@ fn normalize_file(processor: &Processor, file: &Path) -> Vec<Value> {
     let mut docs = Vec::new();
     let read = sluice::cli::source::read_batches(&[file.to_path_buf()], 512, &mut |batch| {
         let out = processor.process(&batch);
-        for line in out.data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for line in out.records.iter().map(|r| out.json(r)) {
             match serde_json::from_slice(line) {
                 Ok(v) => docs.push(v),
                 Err(e) => println!("invalid JSON output for {}: {e}", file.display()),

@@ -96,7 +96,18 @@ fn records_go_where_their_routes_say_and_inputs_lists_still_work() {
         .count();
     let total = n_panos + syslog.lines().count();
     assert!(n_panos > 0 && n_failed > 0);
-    std::fs::write(d.join("logs/app.log"), format!("{panos}{syslog}")).unwrap();
+    // Interleaved: a batch is processed one source type after another, and each record must
+    // still be routed by its own document and written in input order.
+    let (mut p, mut s) = (panos.lines(), syslog.lines());
+    let mut input = Vec::with_capacity(total);
+    loop {
+        let (a, b) = (p.next(), s.next());
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        input.extend(a.into_iter().chain(b));
+    }
+    std::fs::write(d.join("logs/app.log"), input.join("\n") + "\n").unwrap();
     let out = d.join("out");
     wait_for("every record in `everything`", T, || {
         count(&out, "everything.ndjson") == total
@@ -104,6 +115,32 @@ fn records_go_where_their_routes_say_and_inputs_lists_still_work() {
     wait_for("the routed records", T, || {
         count(&out, "firewall.ndjson") == n_panos && count(&out, "auth.ndjson") == n_failed
     });
+    let originals = |file: &str| -> Vec<(String, String)> {
+        std::fs::read_to_string(out.join(file))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let text = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_owned();
+                (
+                    text(&v["event"]["original"]),
+                    text(&v["sluice"]["source_type"]),
+                )
+            })
+            .collect()
+    };
+    let everything: Vec<String> = originals("everything.ndjson")
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect();
+    assert_eq!(everything, input);
+    let firewall = originals("firewall.ndjson");
+    assert!(firewall.iter().all(|(_, t)| t == "panos"), "{firewall:?}");
+    let want: Vec<&str> = panos.lines().collect();
+    assert_eq!(
+        firewall.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(),
+        want
+    );
     for l in std::fs::read_to_string(out.join("auth.ndjson"))
         .unwrap()
         .lines()

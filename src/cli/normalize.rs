@@ -20,6 +20,29 @@ pub struct Summary {
     pub bytes_in: u64,
 }
 
+/// Writes a batch's lines in record order. The processor writes them grouped by source type,
+/// so `data` is in input order only for a batch of one type; runs of adjacent lines go out
+/// whole.
+fn write_in_order(out: &mut dyn Write, b: &ProcessedBatch) -> std::io::Result<()> {
+    let mut run: Option<std::ops::Range<usize>> = None;
+    for r in &b.records {
+        // Each line is its JSON and the newline after it.
+        let line = r.range.start..r.range.end + 1;
+        run = match run {
+            Some(cur) if cur.end == line.start => Some(cur.start..line.end),
+            Some(cur) => {
+                out.write_all(b.data.get(cur).unwrap_or_default())?;
+                Some(line)
+            }
+            None => Some(line),
+        };
+    }
+    if let Some(cur) = run {
+        out.write_all(b.data.get(cur).unwrap_or_default())?;
+    }
+    Ok(())
+}
+
 /// Normalizes `inputs` (`-` or empty for stdin) into `out`.
 pub fn run(
     inputs: &[PathBuf],
@@ -67,7 +90,7 @@ pub fn run(
         while let Some(b) = waiting.remove(&next) {
             summary.records += b.records.len() as u64;
             if write_err.is_none() {
-                write_err = out.write_all(&b.data).err();
+                write_err = write_in_order(out, &b).err();
             }
             next += 1;
         }

@@ -886,10 +886,9 @@ fn the_processor_enriches_records_and_counts_per_enricher() {
     }
     let out = p.process(&batch);
     let docs: Vec<serde_json::Value> = out
-        .data
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
+        .records
+        .iter()
+        .map(|r| serde_json::from_slice(out.json(r)).unwrap())
         .collect();
     assert_eq!(docs[0]["tags"], serde_json::json!(["ioc_match"]));
     assert_eq!(docs[1]["source"]["geo"]["city_name"], "London");

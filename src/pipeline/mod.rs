@@ -179,8 +179,12 @@ pub(crate) fn process_and_route(stage: &Stage, batch: RawBatch) {
         let mut tally = router.tally();
         masks.reserve(batch.len());
         let input = &*batch.origin.input;
-        let p = stage.processor.process_with(&batch, &mut |doc, st| {
-            masks.push(router.route(base, input, st, doc, &mut tally));
+        let p = stage.processor.process_with(&batch, &mut |i, doc, st| {
+            // Records come grouped by source type; each mask goes to its record's place.
+            if masks.len() <= i {
+                masks.resize(i + 1, 0);
+            }
+            masks[i] = router.route(base, input, st, doc, &mut tally);
         });
         for (c, n) in stage.routed.iter().zip(&tally.per_route) {
             if *n > 0 {
