@@ -160,6 +160,9 @@ class Sluice:
 
 def config(work, name, inputs_yaml, enrich, out_path, api=True, batch_size=None, threads=None):
     data = os.path.join(work, "conf", f"data-{name}")
+    # A fresh start: checkpoints left by an earlier run in the same --work would have the file
+    # input skip the workload as already read, and the run wait out its timeout.
+    shutil.rmtree(data, ignore_errors=True)
     lines = [f"data_dir: {data}",
              "log:",
              "  level: warn,sluice::api=info,sluice::inputs::syslog=info"]
