@@ -1,7 +1,8 @@
 //! The CPU stage: turns a raw batch into a processed batch of ECS NDJSON.
 //!
 //! Runs on the processor threads. One `Doc` and one output buffer are reused for every record of a
-//! batch, so the per-record cost is the fields themselves, not the scaffolding.
+//! batch, so the per-record cost is the fields themselves, not the scaffolding. A batch is detected
+//! whole, then processed one source type at a time (see `process_with`); records keep their order.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
