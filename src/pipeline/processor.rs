@@ -121,23 +121,16 @@ impl Processor {
         let mut items = Vec::with_capacity(batch.len());
         for rec in &batch.records {
             let raw = batch.raw(rec);
-            // A JSON batch (`{"Records": [...]}`) is one record per element.
-            if let Some(elements) = crate::framing::split_json_batch(raw) {
-                for element in elements {
-                    let raw = element.get().as_bytes();
-                    items.push(Item {
-                        raw,
-                        rec,
-                        detection: self.detect(raw, batch),
-                    });
-                }
-                continue;
-            }
-            items.push(Item {
+            let item = |raw| Item {
                 raw,
                 rec,
                 detection: self.detect(raw, batch),
-            });
+            };
+            // A JSON batch (`{"Records": [...]}`) is one record per element.
+            match crate::framing::split_json_batch(raw) {
+                Some(elements) => items.extend(elements.iter().map(|e| item(e.get().as_bytes()))),
+                None => items.push(item(raw)),
+            }
         }
         let order = grouped_order(&items);
         let mut data = Vec::with_capacity(batch.buf.len() * 3 + 512 * items.len());
