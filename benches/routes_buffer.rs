@@ -132,11 +132,11 @@ fn records(n: usize) -> Arc<ProcessedBatch> {
         });
         data.push(b'\n');
     }
-    Arc::new(ProcessedBatch {
-        origin: Arc::new(Origin::input("app".into())),
+    Arc::new(ProcessedBatch::new(
+        Arc::new(Origin::input("app".into())),
         data,
-        records: recs,
-    })
+        recs,
+    ))
 }
 
 /// Moves `batches` batches through a fresh disk buffer; the time until the last one is

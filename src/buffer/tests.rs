@@ -52,11 +52,7 @@ fn batch(ids: std::ops::Range<u32>, seq: u64, up: &Arc<Upstream>) -> OutBatch {
     origin.file = Some("/var/log/x.log".into());
     origin.peer = Some("127.0.0.1:514".parse().unwrap());
     OutBatch {
-        batch: Arc::new(ProcessedBatch {
-            origin: Arc::new(origin),
-            data,
-            records,
-        }),
+        batch: Arc::new(ProcessedBatch::new(Arc::new(origin), data, records)),
         selection: None,
         ack: AckRef::new(seq, up.clone()),
         received: chrono::DateTime::from_timestamp(1_700_000_001, 456_789),

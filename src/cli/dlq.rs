@@ -291,9 +291,5 @@ fn normalized_batch(origin: Arc<Origin>, group: &[DlqLine]) -> ProcessedBatch {
         });
         data.push(b'\n');
     }
-    ProcessedBatch {
-        origin,
-        data,
-        records,
-    }
+    ProcessedBatch::new(origin, data, records)
 }

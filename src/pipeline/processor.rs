@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use crate::config::PipelineConfig;
 use crate::detect::{Detection, Detector};
 use crate::doc::{lit, Doc, Value};
-use crate::event::{KeyInterner, OutRecord, ProcessedBatch, RawBatch};
+use crate::event::{BufferPool, KeyInterner, OutRecord, ProcessedBatch, RawBatch};
 use crate::metrics::{Counter, Metrics};
 use crate::normalize::windows::WindowsNormalizer;
 use crate::normalize::{cloudtrail, panos::PanosNormalizer, syslog, Context, ParseFailure};
@@ -35,6 +35,8 @@ pub struct Processor {
     counters: ProcessorCounters,
     /// Documents (with their serialization plans) reused across batches, one per thread at work.
     docs: Mutex<Vec<Doc>>,
+    /// Output buffers of batches already written, for the next batches' JSON.
+    buffers: Arc<BufferPool>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -96,6 +98,7 @@ impl Processor {
                 metrics: metrics.clone(),
             },
             docs: Mutex::new(Vec::new()),
+            buffers: Arc::default(),
         })
     }
 
@@ -133,7 +136,7 @@ impl Processor {
             }
         }
         let order = grouped_order(&items);
-        let mut data = Vec::with_capacity(batch.buf.len() * 3 + 512 * items.len());
+        let mut data = self.buffers.take(batch.buf.len() * 3 + 512 * items.len());
         let mut written = Vec::with_capacity(items.len());
         let mut doc = self.take_doc();
         let ctx = Context::new(batch.received, self.timezone);
@@ -166,11 +169,12 @@ impl Processor {
         }
         tally.flush(&self.counters.metrics);
         self.return_doc(doc);
-        ProcessedBatch {
-            origin: Arc::clone(&batch.origin),
+        ProcessedBatch::pooled(
+            Arc::clone(&batch.origin),
             data,
-            records: in_input_order(written, &order),
-        }
+            in_input_order(written, &order),
+            &self.buffers,
+        )
     }
 
     /// A document whose serialization plans are warm from earlier batches.
@@ -538,6 +542,33 @@ mod tests {
             .iter()
             .map(|r| serde_json::from_slice(out.json(r)).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_batch_is_written_into_the_buffer_of_one_already_dropped() {
+        let p = Processor::new(&PipelineConfig::default(), &Metrics::new()).unwrap();
+        let mut batch = RawBatch::new(Arc::new(Origin::input("t".into())), AckRef::none());
+        batch.push(
+            b"Mar  3 07:01:02 web01 sshd[7]: Accepted password for u from 10.1.2.3 port 5022 ssh2",
+            None,
+            false,
+        );
+        let first = p.process(&batch);
+        let json = first.data.clone();
+        assert!(p.buffers.is_empty());
+        drop(first);
+        assert_eq!(p.buffers.len(), 1);
+        let second = p.process(&batch);
+        assert!(
+            p.buffers.is_empty(),
+            "the second batch took the first one's buffer"
+        );
+        let strip = |d: &[u8]| {
+            let v: serde_json::Value = serde_json::from_slice(d.trim_ascii_end()).unwrap();
+            v["message"].clone()
+        };
+        assert_eq!(strip(&second.data), strip(&json));
+        assert_eq!(second.data.len(), json.len());
     }
 
     #[test]
