@@ -5,7 +5,7 @@
 //! one allocation for the whole field list) and the sort happens once, at the output.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
@@ -208,12 +208,77 @@ pub(crate) use lit;
 /// The largest buffer `Doc::clear` keeps for reuse.
 const SPARE_MAX: usize = 64 * 1024;
 
+/// The identity of a key list whose keys are all static strings, from their addresses and
+/// lengths: a static string's address names its text (nothing else can ever be there), so two
+/// lists with the same keys in the same order have the same shape without reading a key. Caches
+/// that depend only on the key list (serialization plans, where the enrichers' fields are) are
+/// keyed by it, where each compared the list key by key (about 8 instructions a key) and
+/// serialization also hashed key text (15). Two independent 64-bit lanes: distinct lists
+/// sharing a shape would be written with each other's layout, and 2^-128 makes that a non-event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyShape(u64, u64);
+
+impl KeyShape {
+    /// A number to pick a cache set with.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+}
+
+/// [`KeyShape`] folded over a document's first `n` keys, so that asking again after more
+/// fields were added (enrichment, then serialization) folds only the new keys.
+#[derive(Debug, Clone, Copy)]
+struct ShapeFold {
+    n: usize,
+    a: u64,
+    b: u64,
+    /// A key built at run time was seen: the list has no shape.
+    built: bool,
+}
+
+impl Default for ShapeFold {
+    fn default() -> Self {
+        ShapeFold {
+            n: 0,
+            a: 0,
+            b: 0x243F_6A88_85A3_08D3,
+            built: false,
+        }
+    }
+}
+
+impl ShapeFold {
+    #[inline]
+    fn extend(mut self, fields: &[(Key, Value)]) -> Self {
+        for (k, _) in fields.get(self.n..).unwrap_or_default() {
+            let Key::Borrowed(s) = k else {
+                self.built = true;
+                break;
+            };
+            let x = s.as_ptr() as u64 ^ (s.len() as u64).rotate_right(16);
+            self.a = (self.a ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.a ^= self.a >> 29;
+            self.b = (self.b.rotate_left(23) ^ x).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        }
+        self.n = fields.len();
+        self
+    }
+
+    fn shape(self) -> Option<KeyShape> {
+        let (a, b) = (self.a ^ self.n as u64, self.b);
+        (!self.built).then_some(KeyShape(a ^ (a >> 32), b ^ (b >> 31)))
+    }
+}
+
 /// A normalized record: dotted keys in insertion order, last write wins.
 #[derive(Debug, Clone, Default)]
 pub struct Doc {
     fields: Vec<(Key, Value)>,
     /// Serialization plans of the key lists seen so far; see `plan`.
     plans: RefCell<PlanCache>,
+    /// The key list's shape as far as it was last asked for. Fields are only ever appended
+    /// except by `remove` and `clear`, which start it over.
+    shape: Cell<ShapeFold>,
     /// The field written by `insert_reusing`, whose buffer `clear` keeps in `spare`.
     reused_at: Option<usize>,
     spare: Text,
@@ -242,6 +307,7 @@ impl Doc {
         Doc {
             fields: Vec::with_capacity(48),
             plans: RefCell::new(PlanCache::default()),
+            shape: Cell::default(),
             reused_at: None,
             spare: Text::default(),
             spare_arrays: Vec::new(),
@@ -288,6 +354,7 @@ impl Doc {
     /// Removes every value of `key`.
     pub fn remove(&mut self, key: &str) {
         self.fields.retain(|(k, _)| k != key);
+        self.shape.take();
     }
 
     /// Appends `value` to the array at `key`, creating it; skips a value already present.
@@ -334,6 +401,7 @@ impl Doc {
     }
 
     pub fn clear(&mut self) {
+        self.shape.take();
         if let Some(i) = self.reused_at.take() {
             match self.fields.get_mut(i) {
                 // Not an outsized record's buffer: that would stay allocated for good.
@@ -381,6 +449,13 @@ impl Doc {
         &self.fields
     }
 
+    /// The identity of the key list, when every key is a static string; see [`KeyShape`].
+    pub fn key_shape(&self) -> Option<KeyShape> {
+        let fold = self.shape.get().extend(&self.fields);
+        self.shape.set(fold);
+        fold.shape()
+    }
+
     /// The fields as written, duplicates included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.fields.iter().map(|(k, v)| (k.as_ref(), v))
@@ -401,9 +476,9 @@ impl Doc {
         keys: &[&'static str; N],
     ) -> [Option<&Value>; N] {
         let at = match self.plans.try_borrow_mut() {
-            Ok(mut plans) => plans.write(&self.fields, out, keys),
+            Ok(mut plans) => plans.write(&self.fields, self.key_shape(), out, keys),
             // Only reachable if writing re-entered itself: a throwaway cache still writes it.
-            Err(_) => PlanCache::default().write(&self.fields, out, keys),
+            Err(_) => PlanCache::default().write(&self.fields, self.key_shape(), out, keys),
         };
         at.map(|i| i.and_then(|i| self.fields.get(i as usize)).map(|(_, v)| v))
     }
@@ -791,6 +866,68 @@ mod tests {
         d.insert("b", 4);
         let v = d.to_json();
         assert_eq!(v, serde_json::json!({"a":{"b":2,"c":{"d":3}},"b":4}));
+    }
+
+    #[test]
+    fn key_shape_names_a_list_of_static_keys_and_follows_appends() {
+        let build = |keys: &[&'static str]| {
+            let mut d = Doc::new();
+            for (i, k) in keys.iter().enumerate() {
+                d.insert(*k, i as i64);
+            }
+            d
+        };
+        let ab = build(&["a.b", "c"]);
+        assert!(ab.key_shape().is_some());
+        assert_eq!(ab.key_shape(), build(&["a.b", "c"]).key_shape());
+        assert_ne!(ab.key_shape(), build(&["c", "a.b"]).key_shape());
+        assert_ne!(ab.key_shape(), build(&["a.b"]).key_shape());
+        assert_ne!(ab.key_shape(), build(&["a.b", "c", "c"]).key_shape());
+        // Asked half way, then fields added: the same as asked once at the end.
+        let mut d = build(&["a.b"]);
+        let half = d.key_shape();
+        d.insert("c", 1);
+        assert_ne!(d.key_shape(), half);
+        assert_eq!(d.key_shape(), ab.key_shape());
+        // Removing starts over; clearing too.
+        d.insert("x", 1);
+        d.key_shape();
+        d.remove("x");
+        assert_eq!(d.key_shape(), ab.key_shape());
+        d.clear();
+        d.insert("a.b", 1);
+        assert_eq!(d.key_shape(), half);
+        // A built key: no shape, whatever its text.
+        let mut built = build(&["a.b"]);
+        built.insert(String::from("c"), 1);
+        assert_eq!(built.key_shape(), None);
+    }
+
+    #[test]
+    fn lists_with_and_without_built_keys_share_no_plan_and_both_write_right() {
+        let mut d = Doc::new();
+        let mut out = Vec::new();
+        for round in 0..3 {
+            for built in [false, true] {
+                d.clear();
+                d.insert("b.x", round);
+                if built {
+                    d.insert(String::from("a"), "built");
+                } else {
+                    d.insert("a", "static");
+                }
+                out.clear();
+                d.write_json(&mut out);
+                let want = if built {
+                    format!(r#"{{"a":"built","b":{{"x":{round}}}}}"#)
+                } else {
+                    format!(r#"{{"a":"static","b":{{"x":{round}}}}}"#)
+                };
+                assert_eq!(String::from_utf8_lossy(&out), want);
+            }
+        }
+        // Two plans (one per kind of list), reused from the second round on.
+        assert_eq!(d.plan_stats(), (4, 2));
     }
 
     #[test]

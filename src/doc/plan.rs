@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use super::{write_json_str, write_rfc3339, Key, Value};
+use super::{write_json_str, write_rfc3339, Key, KeyShape, Value};
 
 /// Plans kept per document. Mixed workloads show a few hundred key lists (W1: 335 in 200,000
 /// records). Direct-mapped, 512 slots rebuilt a plan for 6 % of W1 records, nearly all of them
@@ -52,8 +52,13 @@ struct TimeText {
 
 #[derive(Debug, Clone)]
 struct Plan {
-    /// `shape_hash` of the keys: most plans of a set are told apart by it alone.
+    /// `shape_hash` of the keys (or `KeyShape::bits`): most plans of a set are told apart by it
+    /// alone.
     hash: u64,
+    /// The shape of the key list when all its keys are static: a list with that shape is this
+    /// plan's without comparing keys. `None`: built for a list with a built key, compared key
+    /// by key.
+    shape: Option<KeyShape>,
     /// The write count (`hits + misses`) when this plan was last written with.
     used: u64,
     /// The keys, in insertion order, this plan was built for.
@@ -77,18 +82,21 @@ impl PlanCache {
     pub(super) fn write<const N: usize>(
         &mut self,
         fields: &[(Key, Value)],
+        shape: Option<KeyShape>,
         out: &mut Vec<u8>,
         keys: &[&'static str; N],
     ) -> [Option<u32>; N] {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, || None);
         }
-        let hash = shape_hash(fields);
+        let hash = shape.map_or_else(|| shape_hash(fields), KeyShape::bits);
         let set = (hash % (SLOTS / WAYS) as u64) as usize * WAYS;
         let ways = &mut self.slots[set..set + WAYS];
-        let found = ways
-            .iter()
-            .position(|p| matches!(p, Some(p) if p.hash == hash && p.matches(fields)));
+        let found = ways.iter().position(|p| match (p, shape) {
+            (Some(p), Some(shape)) => p.shape == Some(shape) && p.keys.len() == fields.len(),
+            (Some(p), None) => p.shape.is_none() && p.hash == hash && p.matches(fields),
+            (None, _) => false,
+        });
         let way = match found {
             Some(w) => {
                 self.hits += 1;
@@ -102,7 +110,7 @@ impl PlanCache {
                     .enumerate()
                     .min_by_key(|(_, p)| p.as_ref().map_or(0, |p| p.used))
                     .map_or(0, |(w, _)| w);
-                ways[w] = Some(build(fields, hash, &mut self.sort));
+                ways[w] = Some(build(fields, hash, shape, &mut self.sort));
                 w
             }
         };
@@ -263,10 +271,16 @@ fn ends8(b: &[u8]) -> (u64, u64) {
 /// Builds the plan for `fields`. Keys are visited in path order, so each key shares its open
 /// objects with the one before: the common prefix of the two paths says how many objects to close
 /// and which to open.
-fn build(fields: &[(Key, Value)], hash: u64, order: &mut Vec<u128>) -> Plan {
+fn build(
+    fields: &[(Key, Value)],
+    hash: u64,
+    shape: Option<KeyShape>,
+    order: &mut Vec<u128>,
+) -> Plan {
     sort_into(fields, order);
     let mut plan = Plan {
         hash,
+        shape,
         used: 0,
         keys: fields.iter().map(|(k, _)| k.clone()).collect(),
         found: Vec::new(),
@@ -419,7 +433,7 @@ mod tests {
             for t in [other(n), utc, other(100 + n), plus2, other(200 + n), utc] {
                 let fields = vec![(Key::Borrowed("t"), Value::Time(t))];
                 out.clear();
-                cache.write(&fields, &mut out, &[]);
+                cache.write(&fields, None, &mut out, &[]);
                 let mut want = b"{\"t\":\"".to_vec();
                 write_rfc3339(&mut want, &t);
                 want.extend_from_slice(b"\"}");
@@ -444,7 +458,7 @@ mod tests {
         let mut out = Vec::new();
         let mut write = |cache: &mut PlanCache, n: usize| {
             out.clear();
-            cache.write(&doc(n), &mut out, &[]);
+            cache.write(&doc(n), None, &mut out, &[]);
             assert_eq!(out, format!("{{\"k{n}\":{{\"x\":{n}}}}}").into_bytes());
         };
         // WAYS lists cycled: built once each, then always found.

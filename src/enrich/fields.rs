@@ -12,7 +12,7 @@
 //! keys: a W1 record's keys seldom share both with a wanted key, and the bit costs two loads where
 //! the fingerprint and its hash cost a dozen instructions more per field.
 
-use crate::doc::{Doc, Key, Value};
+use crate::doc::{Doc, KeyShape, Value};
 
 use super::EnrichError;
 
@@ -187,14 +187,24 @@ impl FieldSet {
     /// before: where the wanted keys sit depends only on the key list.
     pub fn scan_cached<'d>(&self, doc: &'d Doc, shapes: &mut Shapes) -> [Option<&'d Value>; CAP] {
         let fields = doc.fields();
+        let mut found = [None; CAP];
+        // Only lists of static keys are kept (see `KeyShape`): a key built for one record says
+        // nothing by its address.
+        let Some(shape) = doc.key_shape() else {
+            for (k, v) in fields {
+                if let Some(w) = self.classify(k) {
+                    found[w] = Some(v);
+                }
+            }
+            return found;
+        };
         if shapes.slots.is_empty() {
             shapes.slots.resize_with(SETS * WAYS, || None);
         }
         shapes.clock += 1;
-        let set = set_of(fields) * WAYS;
+        let set = (shape.bits() % SETS as u64) as usize * WAYS;
         let ways = &mut shapes.slots[set..set + WAYS];
-        let mut found = [None; CAP];
-        if let Some(s) = ways.iter_mut().flatten().find(|s| s.matches(fields)) {
+        if let Some(s) = ways.iter_mut().flatten().find(|s| s.shape == shape) {
             s.used = shapes.clock;
             shapes.hits += 1;
             for &(want, at) in s.found.iter() {
@@ -206,54 +216,42 @@ impl FieldSet {
             }
             return found;
         }
-        // Where each wanted field's last value is: on the stack, so a list that is not kept
-        // (built keys) costs no allocation.
+        // Where each wanted field's last value is.
         let mut at = [u32::MAX; CAP];
-        let mut all_static = true;
         for (i, (k, v)) in fields.iter().enumerate() {
-            all_static &= matches!(k, Key::Borrowed(_));
             if let Some(w) = self.classify(k) {
                 found[w] = Some(v);
                 // A record has far fewer than 2^32 fields.
                 at[w] = i as u32;
             }
         }
-        // Only lists of static strings are kept: a key built for one record may sit where another
-        // record's key with other text sat before, so its address says nothing about its text.
-        // A static string's address does: nothing else can ever be there.
-        if all_static {
-            // An empty way, else the least recently used.
-            let lru = ways
-                .iter_mut()
-                .min_by_key(|s| s.as_ref().map_or(0, |s| s.used));
-            if let Some(way) = lru {
-                *way = Some(Shape {
-                    used: shapes.clock,
-                    keys: fields
-                        .iter()
-                        .map(|(k, _)| (k.as_ptr() as usize, k.len()))
-                        .collect(),
-                    // `w` < CAP (64) fits a byte.
-                    found: (0..CAP)
-                        .filter(|&w| at[w] != u32::MAX)
-                        .map(|w| (w as u8, at[w]))
-                        .collect(),
-                });
-            }
+        // An empty way, else the least recently used.
+        let lru = ways
+            .iter_mut()
+            .min_by_key(|s| s.as_ref().map_or(0, |s| s.used));
+        if let Some(way) = lru {
+            *way = Some(Shape {
+                used: shapes.clock,
+                shape,
+                // `w` < CAP (64) fits a byte.
+                found: (0..CAP)
+                    .filter(|&w| at[w] != u32::MAX)
+                    .map(|w| (w as u8, at[w]))
+                    .collect(),
+            });
         }
         found
     }
 }
 
-/// Key lists kept per thread: sets of [`WAYS`], the set picked from the list's length and the
-/// addresses of three of its keys.
+/// Key lists kept per thread: sets of [`WAYS`], the set picked from the list's shape.
 const SETS: usize = 64;
 const WAYS: usize = 4;
 
 /// Where the wanted keys sit in recently seen key lists. A record's keys are mostly static strings
-/// that every record of its kind shares, so a list is recognised by their addresses and lengths:
-/// about 8 instructions a key, where classifying each key against the wanted ones costs about 20
-/// (W1 records have 40-60 keys). Empty until first used (no allocation without enrichers).
+/// that every record of its kind shares, so a list is recognised by its [`KeyShape`]: about 4
+/// instructions a key, where classifying each key against the wanted ones costs about 20 (W1
+/// records have 40-60 keys). Empty until first used (no allocation without enrichers).
 #[derive(Debug, Default)]
 pub struct Shapes {
     slots: Vec<Option<Shape>>,
@@ -273,30 +271,10 @@ impl Shapes {
 #[derive(Debug)]
 struct Shape {
     used: u64,
-    /// Address and length of each key, in order (all static strings).
-    keys: Box<[(usize, usize)]>,
+    /// The key list's identity (all static keys).
+    shape: KeyShape,
     /// (wanted field, index of its last value in the record).
     found: Box<[(u8, u32)]>,
-}
-
-impl Shape {
-    fn matches(&self, fields: &[(Key, Value)]) -> bool {
-        self.keys.len() == fields.len()
-            && self
-                .keys
-                .iter()
-                .zip(fields)
-                .all(|(&(p, n), (k, _))| k.as_ptr() as usize == p && k.len() == n)
-    }
-}
-
-/// The set of a key list: its length and the addresses of its first, middle and last keys.
-fn set_of(fields: &[(Key, Value)]) -> usize {
-    let n = fields.len();
-    let at = |i: usize| fields.get(i).map_or(0, |(k, _)| k.as_ptr() as u64);
-    let h =
-        (n as u64) ^ at(0) ^ at(n / 2).rotate_left(21) ^ at(n.saturating_sub(1)).rotate_left(42);
-    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SETS.trailing_zeros())) as usize
 }
 
 #[cfg(test)]
