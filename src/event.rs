@@ -274,7 +274,8 @@ impl Drop for ProcessedBatch {
 /// A batch's JSON (about 850 KB for 512 W1 records) is written on a processor thread and
 /// dropped on another one (the writer, an output task). Freed there, glibc gave the pages back
 /// (`madvise(MADV_DONTNEED)`, 2 to 4 MB at a time) and the processor faulted them in again,
-/// zeroed: 25,000 page faults per 200,000 W1 records, 7,000 with the buffers reused.
+/// zeroed: `sluice normalize` of 1,000,000 W1 lines took 109,000 page faults and 0.37 CPU-s of
+/// system time, 9,100 and 0.03 s with the buffers reused.
 #[derive(Debug, Default)]
 pub struct BufferPool {
     bufs: std::sync::Mutex<Vec<Vec<u8>>>,
@@ -287,12 +288,15 @@ impl BufferPool {
     /// A buffer grown past this (a batch of huge records) is freed rather than kept.
     const MAX_BYTES: usize = 4 << 20;
 
+    /// The kept buffers, also after a panic elsewhere while they were locked (a list of empty
+    /// buffers cannot be left inconsistent).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.bufs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// An empty buffer with room for at least `capacity` bytes.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        let reused = match self.bufs.lock() {
-            Ok(mut b) => b.pop(),
-            Err(p) => p.into_inner().pop(),
-        };
+        let reused = self.lock().pop();
         match reused {
             Some(mut buf) => {
                 buf.reserve(capacity);
@@ -307,10 +311,7 @@ impl BufferPool {
             return;
         }
         buf.clear();
-        let mut bufs = match self.bufs.lock() {
-            Ok(b) => b,
-            Err(p) => p.into_inner(),
-        };
+        let mut bufs = self.lock();
         if bufs.len() < Self::KEPT {
             bufs.push(buf);
         }
@@ -318,10 +319,7 @@ impl BufferPool {
 
     /// Buffers held now (tests).
     pub fn len(&self) -> usize {
-        match self.bufs.lock() {
-            Ok(b) => b.len(),
-            Err(p) => p.into_inner().len(),
-        }
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -249,9 +249,9 @@ const SETS: usize = 64;
 const WAYS: usize = 4;
 
 /// Where the wanted keys sit in recently seen key lists. A record's keys are mostly static strings
-/// that every record of its kind shares, so a list is recognised by its [`KeyShape`]: about 4
-/// instructions a key, where classifying each key against the wanted ones costs about 20 (W1
-/// records have 40-60 keys). Empty until first used (no allocation without enrichers).
+/// that every record of its kind shares, so a list is recognised by its [`KeyShape`]: a fold of
+/// about 9 instructions a key that serialization then extends instead of hashing the list again,
+/// where classifying each key against the wanted ones costs about 20 (W1 records have 40-60 keys). Empty until first used (no allocation without enrichers).
 #[derive(Debug, Default)]
 pub struct Shapes {
     slots: Vec<Option<Shape>>,
