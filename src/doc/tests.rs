@@ -1,3 +1,7 @@
+use chrono::TimeZone;
+
+use super::*;
+
 /// A value built at compile time is the value built at run time, short (inline) or long.
 #[test]
 fn compile_time_values_equal_run_time_ones() {
@@ -127,9 +131,6 @@ fn path_order_is_segment_order() {
         }
     }
 }
-
-use super::*;
-use chrono::TimeZone;
 
 #[test]
 fn nests_dotted_keys_and_last_write_wins() {
