@@ -326,6 +326,14 @@ impl Doc {
         }
     }
 
+    /// Sets `key` to an array of fixed strings (`event.category`, `event.type`) in an array kept
+    /// from an earlier document: a new `Vec` was a `malloc` and a `free` per record.
+    pub fn insert_strs(&mut self, key: impl Into<Key>, list: &[&'static str]) {
+        let mut items = new_array(&mut self.spare_arrays);
+        items.extend(list.iter().map(|&s| Value::Str(Text::const_new(s))));
+        self.insert(key, Value::Array(items));
+    }
+
     /// Adds to `related.ip`, `related.user`, `related.hosts` or `related.hash`, skipping empty and `-`.
     pub fn add_related(&mut self, kind: Related, value: &str) {
         if value.is_empty() || value == "-" {

@@ -290,9 +290,9 @@ impl Event<'_> {
         doc.insert("event.outcome", self.outcome(response.as_ref()));
         let (category, kind) = categorize(name.unwrap_or(""), self.event_source.as_deref());
         if !category.is_empty() {
-            doc.insert("event.category", strings(category));
+            doc.insert_strs("event.category", category);
         }
-        doc.insert("event.type", strings(kind));
+        doc.insert_strs("event.type", kind);
 
         doc.insert_opt("cloud.region", self.aws_region.as_deref());
         let identity = self.user_identity.as_ref();
@@ -585,10 +585,6 @@ fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(body, f).ok())
         .map(|n| n.and_utc().fixed_offset())
-}
-
-fn strings(list: &[&'static str]) -> Value {
-    Value::Array(list.iter().map(|&s| Value::from(s)).collect())
 }
 
 /// A JSON object from a nested raw value; `None` when it is anything else.

@@ -939,10 +939,7 @@ fn url_fields(orig: &str, doc: &mut Doc) {
 fn write_event(ty: &CompiledType, layout: &CompiledLayout, fields: &[Cow<'_, str>], doc: &mut Doc) {
     let col = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| trim(f));
     doc.insert("event.kind", ty.kind);
-    doc.insert(
-        "event.category",
-        Value::Array(ty.category.iter().map(|c| Value::from(*c)).collect()),
-    );
+    doc.insert_strs("event.category", &ty.category);
     if let Some(v) = col(layout.event_action_col) {
         if let Some((_, a)) = ty.action_map.iter().find(|(k, _)| k == v) {
             doc.insert("event.action", *a);

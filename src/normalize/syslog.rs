@@ -234,10 +234,7 @@ impl<'m> Found<'m> {
         doc.insert_opt("event.action", self.action);
         for (key, list) in [("event.category", self.category), ("event.type", self.kind)] {
             if !list.is_empty() {
-                doc.insert(
-                    key,
-                    Value::Array(list.iter().map(|&v| Value::from(v)).collect()),
-                );
+                doc.insert_strs(key, list);
             }
         }
         doc.insert_opt("event.outcome", self.outcome);
