@@ -279,10 +279,9 @@ impl Detector {
                     .flatten()
                 {
                     let payload = &data[start..];
-                    let ps = sniff::shapes(payload);
-                    if ps & self.payload_shapes == 0 {
+                    let Some(ps) = sniff::shapes_if(payload, self.payload_shapes) else {
                         continue;
-                    }
+                    };
                     match self.score(payload, ps, true) {
                         Verdict::Hit(i, score) => {
                             return Detection {

@@ -44,13 +44,42 @@ pub fn shapes(data: &[u8]) -> u8 {
 /// [`shapes`] with the syslog header it found, so a caller that needs both parses it once. The
 /// header is `Some` exactly when the `Syslog` bit is set.
 pub fn shapes_and_header(data: &[u8]) -> (u8, Option<SyslogHeader>) {
+    let s = headerless_shapes(data);
+    if s & Shape::Text.bit() == 0 {
+        return (s, None);
+    }
+    let header = syslog_header(data);
+    match header {
+        Some(_) => (s | Shape::Syslog.bit(), header),
+        None => (s, None),
+    }
+}
+
+/// [`shapes`] of `data` when they share a bit with `wanted`, else `None`. For a record's syslog
+/// payload candidates, which detection scores only for a few shapes (CSV, JSON, XML): the header
+/// is looked for only when it can change the answer, not three times per syslog record.
+pub fn shapes_if(data: &[u8], wanted: u8) -> Option<u8> {
+    let s = headerless_shapes(data);
+    if s & wanted == 0 && wanted & Shape::Syslog.bit() == 0 {
+        return None;
+    }
+    let s = if s & Shape::Text.bit() != 0 && syslog_header(data).is_some() {
+        s | Shape::Syslog.bit()
+    } else {
+        s
+    };
+    (s & wanted != 0).then_some(s)
+}
+
+/// Every shape bit but `Syslog`: JSON or XML from the first bytes, else text, and CSV.
+fn headerless_shapes(data: &[u8]) -> u8 {
     let t = trim_start(data);
     match t.first() {
-        Some(b'{') | Some(b'[') => return (Shape::Json.bit(), None),
+        Some(b'{') | Some(b'[') => return Shape::Json.bit(),
         Some(b'<') => {
             if let Some(&c) = t.get(1) {
                 if c.is_ascii_alphabetic() || c == b'?' || c == b'!' {
-                    return (Shape::Xml.bit(), None);
+                    return Shape::Xml.bit();
                 }
             }
         }
@@ -60,23 +89,19 @@ pub fn shapes_and_header(data: &[u8]) -> (u8, Option<SyslogHeader>) {
                 && t.get(2) == Some(&b'<')
                 && t.get(3).is_some_and(u8::is_ascii_alphabetic) =>
         {
-            return (Shape::Xml.bit(), None);
+            return Shape::Xml.bit();
         }
         _ => {}
-    }
-    let mut s = Shape::Text.bit();
-    let header = syslog_header(data);
-    if header.is_some() {
-        s |= Shape::Syslog.bit();
     }
     let window = &data[..data.len().min(CSV_WINDOW)];
     if memchr::memchr_iter(b',', window)
         .nth(CSV_MIN_COMMAS - 1)
         .is_some()
     {
-        s |= Shape::Csv.bit();
+        Shape::Text.bit() | Shape::Csv.bit()
+    } else {
+        Shape::Text.bit()
     }
-    (s, header)
 }
 
 /// Leading spaces, tabs, line ends and a UTF-8 byte-order mark skipped.
@@ -324,6 +349,29 @@ mod tests {
             assert_eq!(s, shapes(data));
             assert_eq!(h.is_some(), s & Shape::Syslog.bit() != 0);
             assert!(h.is_none() || h == syslog_header(data));
+        }
+    }
+
+    #[test]
+    fn shapes_if_is_shapes_filtered_by_the_wanted_bits() {
+        for data in [
+            &b"<13>Oct 11 22:14:15 host app: x"[..],
+            b"<13>Oct 11 22:14:15 host 1,2,3,4,5,6,7",
+            b"1,2,3,4,5,6,7",
+            b"<134>1 2025-11-06T11:32:42Z fw filterlog 9 - - msg",
+            b"2023-10-05T11:47:20 host x",
+            b"<1>",
+            b"{\"a\":1}",
+            b"<Event xmlns='x'>",
+            b"- <Event>",
+            b"hello",
+            b"",
+        ] {
+            for wanted in 0..32u8 {
+                let all = shapes(data);
+                let want = (all & wanted != 0).then_some(all);
+                assert_eq!(shapes_if(data, wanted), want, "{data:?} {wanted}");
+            }
         }
     }
 
