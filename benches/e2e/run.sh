@@ -6,6 +6,7 @@
 #   bash benches/e2e/run.sh --count 200000 --only w1,w3
 #   bash benches/e2e/run.sh --soak 600      # also the 10-minute memory-flatness check
 #   bash benches/e2e/run.sh --no-build ...  # use the release binary as it is
+#   bash benches/e2e/run.sh --pgo ...       # the profile-guided build of scripts/build-pgo.sh
 #
 # It builds the release binary (`cargo build --release --locked`, niced), generates the workloads
 # with ../shared/bench/gen_workload.py (or benches/e2e/gen.py from examples/samples/ when
@@ -23,11 +24,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 build=1
+bin=$TARGET_DIR/release/sluice
+pgo=0
 args=()
 for a in "$@"; do
-  if [ "$a" = "--no-build" ]; then build=0; else args+=("$a"); fi
+  case "$a" in
+    --no-build) build=0 ;;
+    --pgo) pgo=1; bin=$TARGET_DIR/pgo/release/sluice ;;
+    *) args+=("$a") ;;
+  esac
 done
-if [ "$build" = 1 ]; then
+if [ "$build" = 1 ] && [ "$pgo" = 1 ]; then
+  nice -n "${BUILD_NICE:-10}" bash scripts/build-pgo.sh >/dev/null
+elif [ "$build" = 1 ]; then
   nice -n "${BUILD_NICE:-10}" cargo build --release --locked --quiet
 fi
-exec python3 benches/e2e/bench.py --bin "$TARGET_DIR/release/sluice" "${args[@]}"
+exec python3 benches/e2e/bench.py --bin "$bin" "${args[@]}"
