@@ -6,10 +6,11 @@
 #      syslog only), never the shared corpus the benchmarks measure;
 #   3. llvm-profdata merges the counts, and the release build is compiled again with them
 #      (-Cprofile-use), so the compiler lays out and inlines the hot paths for what it saw.
-# Result: $CARGO_TARGET_DIR/pgo/release/sluice (default target/pgo/release/sluice); the usual
-# target/release is left alone. Needs python3 and llvm-profdata of rustc's own LLVM major version
-# (`rustc -vV`): $LLVM_PROFDATA, llvm-profdata-N on PATH, /usr/lib/llvm-N/bin/llvm-profdata, or,
-# when run as root, Debian's llvm-N installed here.
+# Result: $CARGO_TARGET_DIR/pgo/release/sluice (default target/pgo/release/sluice) and the merged
+# profile beside it in pgo/sluice.profdata; the usual target/release is left alone.
+# Needs python3 and llvm-profdata of rustc's own LLVM major version (`rustc -vV`): $LLVM_PROFDATA,
+# llvm-profdata-N on PATH, /usr/lib/llvm-N/bin/llvm-profdata, or, when run as root, Debian's
+# llvm-N installed here.
 #
 #   bash scripts/build-pgo.sh            # about twice a release build
 #   SLUICE_PGO_RECORDS=50000 bash scripts/build-pgo.sh
@@ -38,9 +39,14 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Fixed paths in RUSTFLAGS, so that a second run rebuilds only what changed (cargo rebuilds
+# everything when RUSTFLAGS change). Dependencies keep the profile of the run that built them;
+# `rm -rf target/pgo-gen target/pgo` starts from nothing.
+profiles=$target/pgo-gen/profiles
+rm -rf "$profiles"
 
 echo "build-pgo: 1/3 instrumented build" >&2
-RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$work/profiles" CARGO_TARGET_DIR="$target/pgo-gen" \
+RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$profiles" CARGO_TARGET_DIR="$target/pgo-gen" \
   cargo build --release --locked --quiet --bin sluice
 gen_bin=$target/pgo-gen/release/sluice
 
@@ -65,13 +71,15 @@ outputs:
 EOF
 # Profiles are written per process (%p) and merged below; the instrumented build scripts of
 # dependencies wrote theirs into the same directory during step 1, which is harmless.
-export LLVM_PROFILE_FILE="$work/profiles/sluice-%p-%m.profraw"
+export LLVM_PROFILE_FILE="$profiles/sluice-%p-%m.profraw"
 "$gen_bin" normalize -c "$work/enrich.yaml" "$work/mixed.log" -o /dev/null
 "$gen_bin" normalize "$work/syslog.log" -o /dev/null
 unset LLVM_PROFILE_FILE
-"$profdata" merge -o "$work/sluice.profdata" "$work/profiles"
+# Kept beside the binary: `RUSTFLAGS=-Cprofile-use=<it>` builds benchmarks with the same profile.
+mkdir -p "$target/pgo"
+"$profdata" merge -o "$target/pgo/sluice.profdata" "$profiles"
 
 echo "build-pgo: 3/3 optimized build" >&2
-RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$work/sluice.profdata" CARGO_TARGET_DIR="$target/pgo" \
+RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$target/pgo/sluice.profdata" CARGO_TARGET_DIR="$target/pgo" \
   cargo build --release --locked --quiet --bin sluice
 echo "$target/pgo/release/sluice"
