@@ -3,7 +3,8 @@
 #   1. a release build instrumented to count branches and calls (-Cprofile-generate);
 #   2. that binary normalizes a training workload generated from the project's own samples
 #      (benches/e2e/gen.py: a W1-like mix with GeoIP + IOC enrichment from enrichment-data/, and
-#      syslog only), never the shared corpus the benchmarks measure;
+#      syslog only), never the shared corpus the benchmarks measure, with `sluice normalize` and
+#      with `sluice run` (a file input and a syslog TCP input into a file output);
 #   3. llvm-profdata merges the counts, and the release build is compiled again with them
 #      (-Cprofile-use), so the compiler lays out and inlines the hot paths for what it saw.
 # Result: $CARGO_TARGET_DIR/pgo/release/sluice (default target/pgo/release/sluice) and the merged
@@ -74,6 +75,43 @@ EOF
 export LLVM_PROFILE_FILE="$profiles/sluice-%p-%m.profraw"
 "$gen_bin" normalize -c "$work/enrich.yaml" "$work/mixed.log" -o /dev/null
 "$gen_bin" normalize "$work/syslog.log" -o /dev/null
+# The daemon's own paths too (file input and output, a syslog TCP input, batching, checkpoints):
+# code that never ran in training is optimized as cold, for size. `sluice run` reads the mixed
+# file and the syslog lines sent over TCP, until every record is out, then stops on SIGTERM.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -n '/^inputs:/q;p' "$work/enrich.yaml" > "$work/run.yaml"
+cat >> "$work/run.yaml" <<EOF
+inputs:
+  tail: {type: file, include: [$work/mixed.log], read_from: beginning}
+  tcp: {type: syslog, mode: tcp, listen: "127.0.0.1:$port"}
+outputs:
+  sink: {type: file, inputs: [tail, tcp], path: $work/run.ndjson}
+EOF
+"$gen_bin" run -c "$work/run.yaml" 2>"$work/run.log" &
+run_pid=$!
+python3 - "$port" "$work/syslog.log" <<'PY'
+import socket, sys, time
+for _ in range(300):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("build-pgo: the syslog TCP input did not open")
+with open(sys.argv[2], "rb") as f:
+    s.sendall(f.read())
+s.close()
+PY
+want=$((records + records / 2))
+for _ in $(seq 1 600); do
+  got=$(cat "$work"/run.ndjson* 2>/dev/null | wc -l)
+  [ "$got" -ge "$want" ] && break
+  sleep 0.2
+done
+kill -TERM "$run_pid"
+wait "$run_pid" || { echo "build-pgo: sluice run failed:" >&2; cat "$work/run.log" >&2; exit 1; }
+[ "$got" -ge "$want" ] || { echo "build-pgo: sluice run wrote $got of $want records" >&2; exit 1; }
 unset LLVM_PROFILE_FILE
 # Kept beside the binary: `RUSTFLAGS=-Cprofile-use=<it>` builds benchmarks with the same profile.
 mkdir -p "$target/pgo"
