@@ -333,18 +333,24 @@ mod tests {
         assert_eq!(shapes(b"<"), Shape::Text.bit());
     }
 
+    /// Headers, CSV (alone and behind a header), JSON, XML and text.
+    const SAMPLES: [&[u8]; 11] = [
+        b"<13>Oct 11 22:14:15 host app: x",
+        b"<13>Oct 11 22:14:15 host 1,2,3,4,5,6,7",
+        b"1,2,3,4,5,6,7",
+        b"<134>1 2025-11-06T11:32:42Z fw filterlog 9 - - msg",
+        b"2023-10-05T11:47:20 host x",
+        b"<1>",
+        b"{\"a\":1}",
+        b"<Event xmlns='x'>",
+        b"- <Event>",
+        b"hello",
+        b"",
+    ];
+
     #[test]
     fn header_comes_with_the_syslog_shape() {
-        for data in [
-            &b"<13>Oct 11 22:14:15 host app: x"[..],
-            b"<134>1 2025-11-06T11:32:42Z fw filterlog 9 - - msg",
-            b"2023-10-05T11:47:20 host x",
-            b"<1>",
-            b"{\"a\":1}",
-            b"<Event xmlns='x'>",
-            b"hello",
-            b"",
-        ] {
+        for data in SAMPLES {
             let (s, h) = shapes_and_header(data);
             assert_eq!(s, shapes(data));
             assert_eq!(h.is_some(), s & Shape::Syslog.bit() != 0);
@@ -354,19 +360,7 @@ mod tests {
 
     #[test]
     fn shapes_if_is_shapes_filtered_by_the_wanted_bits() {
-        for data in [
-            &b"<13>Oct 11 22:14:15 host app: x"[..],
-            b"<13>Oct 11 22:14:15 host 1,2,3,4,5,6,7",
-            b"1,2,3,4,5,6,7",
-            b"<134>1 2025-11-06T11:32:42Z fw filterlog 9 - - msg",
-            b"2023-10-05T11:47:20 host x",
-            b"<1>",
-            b"{\"a\":1}",
-            b"<Event xmlns='x'>",
-            b"- <Event>",
-            b"hello",
-            b"",
-        ] {
+        for data in SAMPLES {
             for wanted in 0..32u8 {
                 let all = shapes(data);
                 let want = (all & wanted != 0).then_some(all);

@@ -476,3 +476,20 @@ fn related_is_deduplicated() {
         serde_json::json!(["1.2.3.4", "::1"])
     );
 }
+
+#[test]
+fn fixed_string_arrays_reuse_an_emptied_documents_array() {
+    let mut d = Doc::new();
+    d.insert_strs("event.category", &["authentication", "session"]);
+    let first = match d.get("event.category") {
+        Some(Value::Array(items)) => items.as_ptr(),
+        other => panic!("not an array: {other:?}"),
+    };
+    d.clear();
+    d.insert_strs("event.type", &["start"]);
+    match d.get("event.type") {
+        Some(Value::Array(items)) => assert_eq!(items.as_ptr(), first, "a new allocation"),
+        other => panic!("not an array: {other:?}"),
+    }
+    assert_eq!(d.to_json()["event"]["type"], serde_json::json!(["start"]));
+}
