@@ -44,7 +44,7 @@ run_pid=
 trap '[ -z "$run_pid" ] || kill "$run_pid" 2>/dev/null; rm -rf "$work"' EXIT
 # Fixed paths in RUSTFLAGS (cargo rebuilds everything when RUSTFLAGS change), so a second run
 # skips the instrumented build when nothing changed; the optimized build is redone for each new
-# profile (347-402 s here). `rm -rf target/pgo-gen target/pgo` starts from nothing.
+# profile (347-451 s here). `rm -rf target/pgo-gen target/pgo` starts from nothing.
 profiles=$target/pgo-gen/profiles
 rm -rf "$profiles"
 
