@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use super::{write_json_str, write_rfc3339, Key, KeyShape, Value};
+use super::{splice_parent, write_json_str, write_rfc3339, Key, KeyShape, Value, SPLICE};
 
 /// Plans kept per document. Mixed workloads show a few hundred key lists (W1: 335 in 200,000
 /// records), but enrichment multiplies them: with a GeoIP database that locates every public
@@ -22,8 +22,8 @@ pub(crate) const SLOTS: usize = 2048;
 /// Plans per set: a key list's hash picks the set, then each plan's stored hash is compared.
 const WAYS: usize = 4;
 
-/// Cached plans plus the scratch used to build new ones.
-#[derive(Debug, Clone, Default)]
+/// Cached plans plus the scratch used to build new ones. A copy starts empty (see `Clone`).
+#[derive(Debug, Default)]
 pub(super) struct PlanCache {
     slots: Vec<Option<Plan>>,
     sort: Vec<u128>,
@@ -33,6 +33,14 @@ pub(super) struct PlanCache {
     /// Recently written times and their text: `event.created` is the batch's receive time, the
     /// same for every record of a batch, and formatting it cost about 260 instructions each time.
     times: Times,
+}
+
+/// A copied document (tests, benchmarks) gets no plans: copying them cost more than the
+/// document (up to `SLOTS` plans of a few KB), and it builds the ones it needs.
+impl Clone for PlanCache {
+    fn clone(&self) -> Self {
+        PlanCache::default()
+    }
 }
 
 /// The last `TIMES` distinct times written; a miss replaces the least recently used. Each record
@@ -75,6 +83,10 @@ struct Plan {
     /// last end close the document. `LIT` bytes of padding follow.
     text: Vec<u8>,
     ends: Vec<u32>,
+    /// Values written as members of their parent (keys made by `splice_key`), in output order:
+    /// (value index, the parent's own members written before them, which the spliced ones must
+    /// not repeat). Empty for nearly every plan.
+    splices: Vec<(u32, Box<[Box<str>]>)>,
 }
 
 /// The fixed size a literal is copied in (see `Plan::emit`).
@@ -179,7 +191,47 @@ impl Plan {
     fn emit(&self, fields: &[(Key, Value)], out: &mut Vec<u8>, times: &mut Times) {
         out.reserve(self.text.len() + 16 * self.values.len());
         let mut start = 0;
-        for (&field, &end) in self.values.iter().zip(&self.ends) {
+        let mut from = 0;
+        // Spliced members between runs of plain values: a plan without them is one run.
+        for (at, skip) in &self.splices {
+            let at = *at as usize;
+            start = self.emit_run(fields, out, times, from, at, start);
+            let end = self.ends[at] as usize;
+            out.extend_from_slice(&self.text[start..end]);
+            start = end;
+            let wrote = fields
+                .get(self.values[at] as usize)
+                .is_some_and(|(_, v)| v.write_spliced(out, skip));
+            if !wrote {
+                // Every member was the parent's own: drop the comma before or after them.
+                if out.last() == Some(&b',') {
+                    out.pop();
+                } else if self.text.get(start) == Some(&b',') {
+                    start += 1;
+                }
+            }
+            from = at + 1;
+        }
+        start = self.emit_run(fields, out, times, from, self.values.len(), start);
+        let len = self.text.len().saturating_sub(LIT);
+        out.extend_from_slice(self.text.get(start..len).unwrap_or_default());
+    }
+
+    /// Writes values `from..to` with the literals before each, from `start` in `text`; where the
+    /// literal after them starts.
+    #[inline(always)]
+    fn emit_run(
+        &self,
+        fields: &[(Key, Value)],
+        out: &mut Vec<u8>,
+        times: &mut Times,
+        from: usize,
+        to: usize,
+        mut start: usize,
+    ) -> usize {
+        let values = self.values.get(from..to).unwrap_or_default();
+        let ends = self.ends.get(from..to).unwrap_or_default();
+        for (&field, &end) in values.iter().zip(ends) {
             let end = end as usize;
             // Nearly every literal (`,"ip":`, `},"source":{"ip":`) is shorter than `LIT`: one
             // fixed-size copy (`text` is padded so it can be read) cut back to length, where a
@@ -202,8 +254,7 @@ impl Plan {
             }
             start = end;
         }
-        let len = self.text.len().saturating_sub(LIT);
-        out.extend_from_slice(self.text.get(start..len).unwrap_or_default());
+        start
     }
 }
 
@@ -291,6 +342,7 @@ fn build(
         values: Vec::with_capacity(order.len()),
         text: Vec::with_capacity(order.len() * 16 + LIT),
         ends: Vec::with_capacity(order.len()),
+        splices: Vec::new(),
     };
     let out = &mut plan.text;
     out.push(b'{');
@@ -349,8 +401,22 @@ fn build(
         if need_comma {
             out.push(b',');
         }
-        write_json_str(out, &key[seg_start..]);
-        out.push(b':');
+        if let Some(parent) = splice_parent(key) {
+            // No member name: the value's members go here. The parent's own members sort
+            // before them (DEL is the highest key byte) and were just written.
+            let own: Vec<Box<str>> = order[..idx - 1]
+                .iter()
+                .rev()
+                .map(|&o| &*fields[o as u32 as usize].0)
+                .map_while(|k| k.strip_prefix(parent)?.strip_prefix('.'))
+                .filter(|rest| *rest != SPLICE)
+                .map(|rest| rest.split('.').next().unwrap_or(rest).into())
+                .collect();
+            plan.splices.push((plan.values.len() as u32, own.into()));
+        } else {
+            write_json_str(out, &key[seg_start..]);
+            out.push(b':');
+        }
         plan.ends.push(out.len() as u32);
         plan.values.push(i as u32);
         need_comma = true;

@@ -493,3 +493,108 @@ fn fixed_string_arrays_reuse_an_emptied_documents_array() {
     }
     assert_eq!(d.to_json()["event"]["type"], serde_json::json!(["start"]));
 }
+
+fn geo_members() -> std::sync::Arc<Members> {
+    std::sync::Arc::new(
+        Members::new(vec![
+            ("country_iso_code", Value::from("GB")),
+            ("location.lon", Value::Float(-0.09)),
+            ("city_name", Value::from("London")),
+            ("location.lat", Value::Float(51.5)),
+        ])
+        .expect("members"),
+    )
+}
+
+/// Serializes `doc` twice (a new plan, then the cached one) and parses it: both writes equal.
+fn written(doc: &Doc) -> serde_json::Value {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    doc.write_json(&mut a);
+    doc.write_json(&mut b);
+    assert_eq!(a, b);
+    serde_json::from_slice(&a).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&a)))
+}
+
+/// Members under a splice key join their parent object next to its own fields, as the same
+/// fields inserted one by one would be written.
+#[test]
+fn spliced_members_join_the_parent_object() {
+    let mut spliced = Doc::new();
+    spliced.insert("source.ip", "81.2.69.142");
+    spliced.insert("source.geo.name", "United Kingdom");
+    spliced.insert(splice_key("source.geo"), Value::Members(geo_members()));
+    spliced.insert("source.port", 22);
+    let mut flat = Doc::new();
+    flat.insert("source.ip", "81.2.69.142");
+    flat.insert("source.geo.name", "United Kingdom");
+    for (k, v) in geo_members().fields() {
+        flat.insert(format!("source.geo.{k}"), v.clone());
+    }
+    flat.insert("source.port", 22);
+    assert_eq!(written(&spliced), written(&flat));
+    assert_eq!(
+        written(&spliced)["source"]["geo"]["location"]["lat"],
+        serde_json::json!(51.5)
+    );
+    // Alone in its object, and alone in the document.
+    let mut only = Doc::new();
+    only.insert(splice_key("source.geo"), Value::Members(geo_members()));
+    assert_eq!(written(&only)["source"]["geo"]["city_name"], "London");
+    // Under an ordinary key: an object.
+    let mut plain = Doc::new();
+    plain.insert("geo", Value::Members(geo_members()));
+    assert_eq!(written(&plain)["geo"]["country_iso_code"], "GB");
+}
+
+/// A member the parent already has is the parent's: written once, never twice; when every
+/// member is one, the JSON stays valid.
+#[test]
+fn spliced_members_leave_out_the_parents_own() {
+    let mut doc = Doc::new();
+    doc.insert("source.geo.city_name", "Own City");
+    doc.insert("source.geo.location.lat", 1.0);
+    doc.insert(splice_key("source.geo"), Value::Members(geo_members()));
+    let mut text = Vec::new();
+    doc.write_json(&mut text);
+    assert_eq!(
+        String::from_utf8_lossy(&text).matches("city_name").count(),
+        1
+    );
+    let v = written(&doc);
+    assert_eq!(v["source"]["geo"]["city_name"], "Own City");
+    assert_eq!(
+        v["source"]["geo"]["location"],
+        serde_json::json!({"lat": 1.0})
+    );
+    assert_eq!(v["source"]["geo"]["country_iso_code"], "GB");
+
+    let one = std::sync::Arc::new(Members::new(vec![("a", Value::Int(1))]).expect("members"));
+    for own_first in [true, false] {
+        let mut doc = Doc::new();
+        if own_first {
+            doc.insert("p.a", 2);
+        }
+        doc.insert(splice_key("p"), Value::Members(one.clone()));
+        // Sorts after the splice (a key byte above DEL): the splice is not last in `p`.
+        doc.insert("p.\u{e9}", 3);
+        doc.insert("q", 4);
+        let v = written(&doc);
+        assert_eq!(v["p"]["a"], if own_first { 2 } else { 1 });
+        assert_eq!(v["p"]["\u{e9}"], 3);
+        let mut doc = Doc::new();
+        doc.insert("p.a", 2);
+        doc.insert(splice_key("p"), Value::Members(one.clone()));
+        assert_eq!(written(&doc), serde_json::json!({"p": {"a": 2}}));
+    }
+}
+
+/// Anything else under a splice key (a parser that wrote such a key) is still valid JSON.
+#[test]
+fn other_values_under_a_splice_key_stay_valid_json() {
+    let mut doc = Doc::new();
+    doc.insert("x.y", "z");
+    doc.insert(splice_key("x"), "text");
+    let v = written(&doc);
+    assert_eq!(v["x"]["y"], "z");
+    assert_eq!(v["x"][SPLICE], "text");
+}

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::cache::RecordCache;
 use super::{extension, mmdb, parent_of, EnrichError, LoadReport};
 use crate::config::{GeoipConfig, GeoipDatabase};
-use crate::doc::{Key, Value};
+use crate::doc::{splice_key, Key, Members, Value};
 
 /// What a lookup can fill, as the ECS field under the IP's parent (`source.` + this).
 pub const OUTPUTS: [&str; 13] = [
@@ -56,13 +56,26 @@ macro_rules! keys {
     };
 }
 
-/// Output keys of the usual fields without an allocation per record.
-fn static_keys(prefix: &str) -> Option<&'static [&'static str; N]> {
-    static SOURCE: [&str; N] = keys!("source");
-    static DESTINATION: [&str; N] = keys!("destination");
-    static CLIENT: [&str; N] = keys!("client");
-    static SERVER: [&str; N] = keys!("server");
-    static HOST: [&str; N] = keys!("host");
+/// The output groups: the first segment of [`OUTPUTS`], and which slots are in each.
+const GROUPS: [(&str, u16); 2] = [("geo", (1 << 11) - 1), ("as", 0b11 << 11)];
+
+/// The keys a group's members are spliced under (`doc::splice_key`), by [`GROUPS`].
+macro_rules! splices {
+    ($p:literal) => {
+        [concat!($p, ".geo.\u{7f}"), concat!($p, ".as.\u{7f}")]
+    };
+}
+
+/// Output keys of the usual fields without an allocation per record: each field's, and each
+/// group's splice key.
+type StaticKeys = ([&'static str; N], [&'static str; 2]);
+
+fn static_keys(prefix: &str) -> Option<&'static StaticKeys> {
+    static SOURCE: StaticKeys = (keys!("source"), splices!("source"));
+    static DESTINATION: StaticKeys = (keys!("destination"), splices!("destination"));
+    static CLIENT: StaticKeys = (keys!("client"), splices!("client"));
+    static SERVER: StaticKeys = (keys!("server"), splices!("server"));
+    static HOST: StaticKeys = (keys!("host"), splices!("host"));
     match prefix {
         "source" => Some(&SOURCE),
         "destination" => Some(&DESTINATION),
@@ -304,6 +317,10 @@ pub(crate) struct GeoRecord {
     fields: GeoFields,
     /// Bit `i` set: `fields[i]` is `Some`.
     filled: u16,
+    /// Each of [`GROUPS`] rendered once as JSON members, when the record has any of it: a
+    /// located address adds two fields to a record, not up to 13, and they are written by copy
+    /// (serializing the 13 cost more than the lookup).
+    members: [Option<Arc<Members>>; 2],
 }
 
 impl GeoRecord {
@@ -313,7 +330,18 @@ impl GeoRecord {
             .iter()
             .enumerate()
             .fold(0u16, |m, (i, v)| m | (u16::from(v.is_some()) << i));
-        (filled != 0).then_some(GeoRecord { fields, filled })
+        let members = GROUPS.map(|(group, _)| {
+            let of_group = OUTPUTS.iter().zip(&fields).filter_map(|(out, v)| {
+                let rest = out.strip_prefix(group)?.strip_prefix('.')?;
+                Some((rest, v.clone()?))
+            });
+            Members::new(of_group.collect()).map(Arc::new)
+        });
+        (filled != 0).then_some(GeoRecord {
+            fields,
+            filled,
+            members,
+        })
     }
 }
 
@@ -347,10 +375,9 @@ impl GeoAnswer {
                         slot.clone_from(v);
                     }
                 }
-                *second = Arc::new(GeoRecord {
-                    fields,
-                    filled: second.filled | rec.filled,
-                });
+                if let Some(merged) = GeoRecord::new(fields) {
+                    *second = Arc::new(merged);
+                }
             }
         }
         self.filled() == ALL
@@ -372,7 +399,7 @@ impl GeoAnswer {
 /// The output keys of one input field: `source.ip` → `source.geo.city_name`, … (made once per
 /// configuration, not per record).
 pub(crate) enum OutputKeys {
-    Static(&'static [&'static str; N]),
+    Static(&'static StaticKeys),
     /// An unusual parent: its keys are built when written.
     Prefix(String),
 }
@@ -388,28 +415,42 @@ impl OutputKeys {
 
     fn key(&self, i: usize) -> Key {
         match self {
-            OutputKeys::Static(k) => Cow::Borrowed(k[i]),
+            OutputKeys::Static(k) => Cow::Borrowed(k.0[i]),
             OutputKeys::Prefix(p) => Cow::Owned(format!("{p}.{}", OUTPUTS[i])),
+        }
+    }
+
+    /// The key group `g`'s members are spliced under.
+    fn splice(&self, g: usize) -> Key {
+        match self {
+            OutputKeys::Static(k) => Cow::Borrowed(k.1[g]),
+            OutputKeys::Prefix(p) => Cow::Owned(splice_key(&format!("{p}.{}", GROUPS[g].0))),
         }
     }
 }
 
-/// Gives `add` the fields found for an address, under the input field's parent (`keys`). The
-/// values are cloned from the shared records: the record owns its fields.
+/// Gives `add` the fields found for an address, under the input field's parent (`keys`): per
+/// group, the members of the one record that has it (shared, not copied), or field by field
+/// when two databases each fill part of a group.
 pub(crate) fn emit(found: &GeoAnswer, keys: &OutputKeys, mut add: impl FnMut(Key, Value)) {
-    match &found.parts {
-        // One record (the usual case): its values in slot order, no search.
-        [Some(only), None] => {
-            for (i, v) in only.fields.iter().enumerate() {
-                if let Some(v) = v {
-                    add(keys.key(i), v.clone());
+    for (g, (_, mask)) in GROUPS.iter().enumerate() {
+        let mut having = found
+            .parts
+            .iter()
+            .flatten()
+            .filter(|p| p.filled & mask != 0);
+        match (having.next(), having.next()) {
+            (None, _) => {}
+            (Some(only), None) => {
+                if let Some(m) = &only.members[g] {
+                    add(keys.splice(g), Value::Members(m.clone()));
                 }
             }
-        }
-        _ => {
-            for i in 0..N {
-                if let Some(v) = found.get(i) {
-                    add(keys.key(i), v.clone());
+            (Some(_), Some(_)) => {
+                for i in (0..N).filter(|i| mask & (1 << i) != 0) {
+                    if let Some(v) = found.get(i) {
+                        add(keys.key(i), v.clone());
+                    }
                 }
             }
         }
@@ -509,10 +550,18 @@ mod tests {
         )
     }
 
+    /// The fields emitted, spliced members as the fields they stand for.
     fn emitted(a: &GeoAnswer) -> Vec<(String, Value)> {
         let mut out = Vec::new();
         emit(a, &OutputKeys::of("source.ip"), |k, v| {
-            out.push((k.into_owned(), v))
+            match (crate::doc::splice_parent(&k), &v) {
+                (Some(parent), Value::Members(m)) => out.extend(
+                    m.fields()
+                        .iter()
+                        .map(|(rel, v)| (format!("{parent}.{rel}"), v.clone())),
+                ),
+                _ => out.push((k.into_owned(), v)),
+            }
         });
         out
     }

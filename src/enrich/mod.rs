@@ -344,7 +344,8 @@ pub struct EnrichBatch<'a> {
     user: Option<Arc<user::UserTable>>,
     /// The record's public addresses to locate (and the GeoIP input each is from, by position),
     /// looked up once the record is no longer borrowed: the answer is then written straight from
-    /// the address cache, without taking a reference to its records (two atomic operations each).
+    /// the address cache, without taking a reference to the answer itself (each of its rendered
+    /// groups is shared by one count instead).
     geo_ips: Vec<(IpAddr, usize)>,
     /// Fields to add, gathered while the record is borrowed, then written.
     out: Vec<(Key, Value)>,

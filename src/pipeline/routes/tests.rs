@@ -174,3 +174,44 @@ fn validation_names_the_key() {
     let e = cfg("").unwrap_err();
     assert!(e.contains("outputs.siem.inputs"), "{e}");
 }
+
+/// GeoIP's fields are spliced members (`source.geo.\u{7f}`): routes still see each one.
+#[test]
+fn fields_spliced_into_a_parent() {
+    let t = table(
+        "routes:\n  - {when: {field: source.geo.country_iso_code, equals: GB}, to: [alerts]}\n  - {when: {field: source.geo.location.lat, equals: 51.5}, to: [siem]}\n  - {to: [archive]}\n",
+    );
+    let mut tally = t.tally();
+    let members = |iso: &str, lat: f64| {
+        Value::Members(std::sync::Arc::new(
+            crate::doc::Members::new(vec![
+                ("country_iso_code", Value::from(iso)),
+                ("location.lat", Value::Float(lat)),
+            ])
+            .unwrap(),
+        ))
+    };
+    let mut d = Doc::new();
+    d.insert(crate::doc::splice_key("source.geo"), members("GB", 1.0));
+    assert_eq!(
+        names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
+        ["alerts"]
+    );
+    let mut d = Doc::new();
+    d.insert(crate::doc::splice_key("source.geo"), members("FR", 51.5));
+    assert_eq!(
+        names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
+        ["siem"]
+    );
+    // The record's own field wins over a spliced one, as it does in the output.
+    d.insert("source.geo.country_iso_code", "GB");
+    assert_eq!(
+        names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
+        ["alerts"]
+    );
+    let d = doc(&[("source.ip", "10.0.0.1".into())]);
+    assert_eq!(
+        names(&t, t.route(0, "fw", &SourceType::Unknown, &d, &mut tally)),
+        ["archive"]
+    );
+}
