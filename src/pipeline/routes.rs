@@ -358,8 +358,9 @@ impl Field<'_> {
     }
 }
 
-/// The value at a dotted path: a key of the document, or a path into a JSON/object value stored
-/// under a shorter key (`json.user.name` inside `json`).
+/// The value at a dotted path: a key of the document or a member spliced into a parent
+/// (`Doc::lookup`), or a path into a JSON/object value stored under a shorter key
+/// (`json.user.name` inside `json`).
 fn lookup<'a>(doc: &'a Doc, path: &str) -> Option<Field<'a>> {
     if let Some(v) = doc.lookup(path) {
         return Some(Field::Doc(v));
@@ -367,10 +368,10 @@ fn lookup<'a>(doc: &'a Doc, path: &str) -> Option<Field<'a>> {
     let mut cut = path.len();
     while let Some(dot) = path[..cut].rfind('.') {
         cut = dot;
-        let rest = &path[dot + 1..];
         let Some(v) = doc.get(&path[..dot]) else {
             continue;
         };
+        let rest = &path[dot + 1..];
         return match v {
             Value::Json(j) => rest
                 .split('.')
