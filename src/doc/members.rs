@@ -19,7 +19,7 @@ pub fn splice_parent(key: &str) -> Option<&str> {
 }
 
 /// The first segment of a dotted path.
-fn head(path: &'static str) -> &'static str {
+pub(super) fn head(path: &str) -> &str {
     path.split('.').next().unwrap_or(path)
 }
 

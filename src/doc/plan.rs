@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
+use super::members::head;
 use super::{splice_parent, write_json_str, write_rfc3339, Key, KeyShape, Value, SPLICE};
 
 /// Plans kept per document. Mixed workloads show a few hundred key lists (W1: 335 in 200,000
@@ -410,7 +411,7 @@ fn build(
                 .map(|&o| &*fields[o as u32 as usize].0)
                 .map_while(|k| k.strip_prefix(parent)?.strip_prefix('.'))
                 .filter(|rest| *rest != SPLICE)
-                .map(|rest| rest.split('.').next().unwrap_or(rest).into())
+                .map(|rest| head(rest).into())
                 .collect();
             plan.splices.push((plan.values.len() as u32, own.into()));
         } else {
