@@ -340,8 +340,11 @@ fn default_idle_timeout() -> Duration {
     Duration::from_secs(300)
 }
 
+/// 1 ms: under load a batch is mostly closed by this wait, not by `batch_size`, and the wait
+/// and the batch's processing are both in every record's latency (W3 in the README: p99 about
+/// 2.5 ms lower than with 2 ms, for no measurable CPU).
 fn default_syslog_batch_timeout() -> Duration {
-    Duration::from_millis(2)
+    Duration::from_millis(1)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
