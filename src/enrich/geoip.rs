@@ -14,6 +14,7 @@ use maxminddb::Reader;
 use serde::Deserialize;
 
 use super::cache::RecordCache;
+use super::v4index::V4Index;
 use super::{extension, mmdb, parent_of, EnrichError, LoadReport};
 use crate::config::{GeoipConfig, GeoipDatabase};
 use crate::doc::{splice_key, Key, Members, Value};
@@ -86,13 +87,27 @@ fn static_keys(prefix: &str) -> Option<&'static StaticKeys> {
     }
 }
 
-enum Db {
-    Mapped(Reader<maxminddb::Mmap>),
-    Owned(Reader<Vec<u8>>),
+/// A database file's bytes, shared by the reader and the IPv4 index.
+#[derive(Clone)]
+enum Bytes {
+    Mapped(Arc<maxminddb::Mmap>),
+    Owned(Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(b) => b,
+        }
+    }
 }
 
 struct Database {
-    db: Db,
+    db: Reader<Bytes>,
+    bytes: Bytes,
+    /// IPv4 lookups start 16 levels down the tree (large trees only).
+    v4: Option<V4Index>,
     /// Flat schema: (output slot, path of keys in the record).
     mapping: Option<Vec<(usize, Vec<String>)>>,
 }
@@ -237,23 +252,16 @@ impl Database {
         ip: IpAddr,
         records: &mut RecordCache,
     ) -> Option<Arc<GeoRecord>> {
-        match &self.db {
-            Db::Mapped(r) => self.lookup_in(r, index, ip, records),
-            Db::Owned(r) => self.lookup_in(r, index, ip, records),
-        }
-    }
-
-    fn lookup_in<S: AsRef<[u8]>>(
-        &self,
-        r: &Reader<S>,
-        index: usize,
-        ip: IpAddr,
-        records: &mut RecordCache,
-    ) -> Option<Arc<GeoRecord>> {
-        // The tree walk: lazy, it decodes nothing.
-        let res = r.lookup(ip).ok()?;
-        let offset = res.offset()?;
+        let r = &self.db;
+        // The tree walk alone: the record is decoded only when this thread has not yet.
+        let offset = match (ip, &self.v4) {
+            (IpAddr::V4(v4), Some(ix)) => ix.offset(self.bytes.as_ref(), v4)?,
+            _ => r.lookup(ip).ok()?.offset()?,
+        };
         records.get_or_insert_with(index, offset, || {
+            // Walked again by the reader, which checks the pointer and decodes (once per record).
+            let res = r.lookup(ip).ok()?;
+            debug_assert_eq!(res.offset(), Some(offset));
             let mut fields: GeoFields = Default::default();
             match &self.mapping {
                 None => {
@@ -468,27 +476,23 @@ fn open(d: &GeoipDatabase) -> Result<(Database, LoadReport), EnrichError> {
         EnrichError::invalid(path, format!("not a usable MaxMind DB: {e}"))
     };
     let mut report = LoadReport::default();
-    let db = if extension(path) == "csv" {
+    let bytes = if extension(path) == "csv" {
         let (image, r) = mmdb::compile_csv(path)?;
         report = r;
-        Db::Owned(Reader::from_source(image).map_err(bad)?)
+        Bytes::Owned(image.into())
     } else if d.mmap {
-        std::fs::metadata(path).map_err(|e| EnrichError::io(path, e))?;
-        Db::Mapped(open_mmap(path).map_err(bad)?)
+        Bytes::Mapped(Arc::new(open_mmap(path)?))
     } else {
-        let buf = std::fs::read(path).map_err(|e| EnrichError::io(path, e))?;
-        Db::Owned(Reader::from_source(buf).map_err(bad)?)
+        Bytes::Owned(
+            std::fs::read(path)
+                .map_err(|e| EnrichError::io(path, e))?
+                .into(),
+        )
     };
-    let node_count = match &db {
-        Db::Mapped(r) => {
-            r.verify().map_err(bad)?;
-            r.metadata().node_count
-        }
-        Db::Owned(r) => {
-            r.verify().map_err(bad)?;
-            r.metadata().node_count
-        }
-    };
+    let db = Reader::from_source(bytes.clone()).map_err(bad)?;
+    db.verify().map_err(bad)?;
+    let node_count = db.metadata().node_count;
+    let v4 = index_v4(&db, &bytes);
     if report.entries == 0 {
         report.entries = node_count as usize;
     }
@@ -510,16 +514,36 @@ fn open(d: &GeoipDatabase) -> Result<(Database, LoadReport), EnrichError> {
         }
         Some(m)
     };
-    Ok((Database { db, mapping }, report))
+    Ok((
+        Database {
+            db,
+            bytes,
+            v4,
+            mapping,
+        },
+        report,
+    ))
+}
+
+/// The IPv4 index of a verified database whose tree is larger than the index.
+fn index_v4(db: &Reader<Bytes>, bytes: &Bytes) -> Option<V4Index> {
+    let m = db.metadata();
+    let nodes = usize::try_from(m.node_count).ok()?;
+    // A node is two records.
+    if nodes.saturating_mul(usize::from(m.record_size) / 4) < V4Index::BYTES {
+        return None;
+    }
+    V4Index::build(bytes.as_ref(), m.record_size, nodes, m.ip_version)
 }
 
 /// Maps the file. The mapping stays valid as long as the file is not rewritten in place: database
 /// updaters (`geoipupdate`, package managers) write a new file and rename it, which leaves this
 /// mapping on the old inode until the reload replaces it.
 #[allow(unsafe_code)]
-fn open_mmap(path: &Path) -> Result<Reader<maxminddb::Mmap>, maxminddb::MaxMindDbError> {
+fn open_mmap(path: &Path) -> Result<maxminddb::Mmap, EnrichError> {
+    let file = std::fs::File::open(path).map_err(|e| EnrichError::io(path, e))?;
     // SAFETY: see above; the file is only read, and replaced by rename, never truncated in place.
-    unsafe { Reader::open_mmap(path) }
+    unsafe { maxminddb::Mmap::map(&file) }.map_err(|e| EnrichError::io(path, e))
 }
 
 #[cfg(test)]
@@ -532,8 +556,11 @@ mod tests {
         for (net, prefix, v) in networks {
             w.insert(net.parse().unwrap(), prefix, v).unwrap();
         }
+        let bytes = Bytes::Owned(w.build().into());
         Database {
-            db: Db::Owned(Reader::from_source(w.build()).unwrap()),
+            db: Reader::from_source(bytes.clone()).unwrap(),
+            v4: None,
+            bytes,
             mapping: None,
         }
     }
@@ -647,5 +674,70 @@ mod tests {
             ]
         );
         assert!(look("200.0.0.1").is_empty());
+    }
+
+    #[test]
+    fn a_large_tree_is_walked_from_the_ipv4_index_with_the_same_answers() {
+        // One network per /16 of 1-160.x (40,960: a tree larger than the index), a finer one
+        // inside one of them, and a gap.
+        let mut nets = Vec::new();
+        for a in 1..=160u32 {
+            for b in 0..=255u32 {
+                if (a, b) != (7, 7) {
+                    let city = named("city", &format!("C{}", (a * 256 + b) % 997));
+                    nets.push((format!("{a}.{b}.0.0"), 16, MmdbValue::map([city])));
+                }
+            }
+        }
+        nets.push((
+            "9.9.9.0".into(),
+            24,
+            MmdbValue::map([named("city", "Nine")]),
+        ));
+        let plain = database(
+            nets.iter()
+                .map(|(n, l, v)| (n.as_str(), *l, v.clone()))
+                .collect(),
+        );
+        let mut indexed = database(
+            nets.iter()
+                .map(|(n, l, v)| (n.as_str(), *l, v.clone()))
+                .collect(),
+        );
+        indexed.v4 = index_v4(&indexed.db, &indexed.bytes);
+        assert!(indexed.v4.is_some(), "the tree is larger than the index");
+        let (mut r1, mut r2) = (RecordCache::new(), RecordCache::new());
+        let named_ips = [
+            "1.0.0.1",
+            "7.7.1.1",
+            "7.8.0.0",
+            "9.9.9.9",
+            "9.9.8.1",
+            "160.255.255.255",
+            "161.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "2001:db8::1",
+        ];
+        let spread = (0..4096u32)
+            .map(|i| IpAddr::from(std::net::Ipv4Addr::from(i.wrapping_mul(0x9E37_79B9))));
+        let mut found = 0;
+        for ip in named_ips.iter().map(|s| s.parse().unwrap()).chain(spread) {
+            let want = plain.lookup(0, ip, &mut r1);
+            assert_eq!(indexed.lookup(0, ip, &mut r2), want, "{ip}");
+            found += usize::from(want.is_some());
+        }
+        assert!(found > 1000, "{found}");
+        assert!(indexed
+            .lookup(0, "7.7.1.1".parse().unwrap(), &mut r2)
+            .is_none());
+        let nine = indexed
+            .lookup(0, "9.9.9.9".parse().unwrap(), &mut r2)
+            .unwrap();
+        assert!(nine
+            .fields
+            .iter()
+            .flatten()
+            .any(|v| *v == Value::from("Nine")));
     }
 }

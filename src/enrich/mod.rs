@@ -15,6 +15,7 @@ pub mod mmdb;
 pub mod rdns;
 mod reload;
 pub mod user;
+mod v4index;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
