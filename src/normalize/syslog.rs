@@ -10,7 +10,7 @@ use memchr::memmem::Finder;
 use crate::doc::{lit, Doc, Related, Text, Value};
 use crate::ip;
 use crate::normalize::{Context, ParseFailure};
-use crate::parse::syslog::{parse, SdElement, Syslog};
+use crate::parse::syslog::{parse, parse_line, SdElement, Syslog};
 use crate::text::trim;
 
 const FACILITY: [&str; 24] = [
@@ -133,13 +133,27 @@ pub fn normalize(raw: &[u8], ctx: &Context, doc: &mut Doc) -> Result<(), ParseFa
     Ok(())
 }
 
+/// [`normalize`] of a record whose text is known (`text`: `raw` as text, when it is valid UTF-8).
+pub fn normalize_line(
+    raw: &[u8],
+    text: Option<&str>,
+    ctx: &Context,
+    doc: &mut Doc,
+) -> Result<(), ParseFailure> {
+    let s = parse_line(raw, text)?;
+    normalize_parsed(&s, ctx, doc);
+    Ok(())
+}
+
 /// Same as [`normalize`] from an already-parsed header (the pipeline parses once for detection):
 /// header, `message`, `event.{kind,module,dataset}` and the auth-daemon meaning.
 pub fn normalize_parsed(s: &Syslog<'_>, ctx: &Context, doc: &mut Doc) {
     apply_header(s, ctx, doc);
     doc.insert("event.kind", lit!("event"));
     doc.insert("event.module", lit!("system"));
-    let text = crate::doc::lossy(s.msg);
+    let text = s
+        .msg_text
+        .map_or_else(|| crate::doc::lossy(s.msg), std::borrow::Cow::Borrowed);
     let msg = trim(&text);
     if !msg.is_empty() {
         doc.insert("message", msg);

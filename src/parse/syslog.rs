@@ -101,6 +101,8 @@ pub struct Syslog<'a> {
     pub structured_data: Vec<SdElement<'a>>,
     /// The MSG part, BOM stripped: the payload, possibly another source.
     pub msg: &'a [u8],
+    /// `msg` as text, when the line is valid UTF-8.
+    pub msg_text: Option<&'a str>,
 }
 
 impl Syslog<'_> {
@@ -122,6 +124,41 @@ const MONTHS: [&[u8]; 12] = [
 
 /// Parses one syslog record (one line, trailing CR/LF allowed).
 pub fn parse(input: &[u8]) -> Result<Syslog<'_>, ParseFailure> {
+    parse_line(input, std::str::from_utf8(input).ok())
+}
+
+/// [`parse`] of a line whose text is known (`text`: the same bytes as `input`, when they are
+/// valid UTF-8): header fields and the message are cut from it rather than each checked again.
+pub fn parse_line<'a>(input: &'a [u8], text: Option<&'a str>) -> Result<Syslog<'a>, ParseFailure> {
+    let line = Line { bytes: input, text };
+    let mut s = parse_header(input, line)?;
+    s.msg_text = line.str(s.msg);
+    Ok(s)
+}
+
+/// A record's bytes and, when they are valid UTF-8, the same bytes as text.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> Line<'a> {
+    /// `part` (of this line) as text: cut from the line's text, else checked alone.
+    fn str(self, part: &'a [u8]) -> Option<&'a str> {
+        let at = (part.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
+        let cut = self
+            .text
+            .filter(|t| t.len() == self.bytes.len())
+            .and_then(|t| t.get(at..at.checked_add(part.len())?));
+        match cut {
+            Some(s) => Some(s),
+            None => std::str::from_utf8(part).ok(),
+        }
+    }
+}
+
+fn parse_header<'a>(input: &'a [u8], line: Line<'a>) -> Result<Syslog<'a>, ParseFailure> {
     let input = skip_spaces(trim_line_end(input));
     if input.iter().all(|c| c.is_ascii_whitespace()) {
         return Err(ParseFailure::new("empty syslog record"));
@@ -134,13 +171,13 @@ pub fn parse(input: &[u8]) -> Result<Syslog<'_>, ParseFailure> {
                 return Ok(s);
             }
             // `<PRI>1 Oct  3 ...`: a 3164 body behind a version number.
-            return parse_3164(after, Some(p), Some(v))
+            return parse_3164(after, Some(p), Some(v), line)
                 .ok_or_else(|| ParseFailure::new("malformed RFC 5424 header"));
         }
-        return parse_3164(skip_spaces(rest), Some(p), None)
+        return parse_3164(skip_spaces(rest), Some(p), None, line)
             .ok_or_else(|| ParseFailure::new("no timestamp after syslog <PRI>"));
     }
-    parse_3164(input, None, None)
+    parse_3164(input, None, None, line)
         .ok_or_else(|| ParseFailure::new("no syslog header (PRI or timestamp)"))
 }
 
@@ -367,6 +404,7 @@ fn parse_5424(i: &[u8], pri: u8, ver: u8) -> Option<Syslog<'_>> {
         msgid,
         structured_data: Vec::new(),
         msg: &[],
+        msg_text: None,
     };
     // Lenient: a header that ends after MSGID (no SD) is accepted.
     let Some(i) = i.strip_prefix(b" ") else {
@@ -469,7 +507,12 @@ fn structured_data(mut i: &[u8]) -> Res<'_, Vec<SdElement<'_>>> {
 }
 
 /// RFC 3164 after the optional `<PRI>`: timestamp, then optional hostname and tag.
-fn parse_3164(i: &[u8], pri: Option<u8>, ver: Option<u8>) -> Option<Syslog<'_>> {
+fn parse_3164<'a>(
+    i: &'a [u8],
+    pri: Option<u8>,
+    ver: Option<u8>,
+    line: Line<'a>,
+) -> Option<Syslog<'a>> {
     let (i, ts) = bsd_time(i).or_else(|_| iso_time(i, false)).ok()?;
     // The timestamp must end at a space (or the line): `12:00:00:` is not this grammar.
     if !matches!(i.first(), None | Some(b' ' | b'\t')) {
@@ -487,17 +530,18 @@ fn parse_3164(i: &[u8], pri: Option<u8>, ver: Option<u8>) -> Option<Syslog<'_>> 
         msgid: None,
         structured_data: Vec::new(),
         msg: i,
+        msg_text: None,
     };
-    let rest = if let Some(t) = program_tag(i) {
+    let rest = if let Some(t) = program_tag(i, line) {
         // The first word is already a tag: the sender left out the hostname.
         Some(t)
     } else if let Ok((rest, tok)) = take_till::<_, _, ()>(|c| c == b' ' || c == b'\t')(i) {
-        match hostname(tok) {
+        match hostname(tok, line) {
             Some(h) => {
                 s.hostname = Some(h);
                 let rest = skip_spaces(rest);
                 s.msg = rest;
-                program_tag(rest)
+                program_tag(rest, line)
             }
             None => None,
         }
@@ -514,7 +558,7 @@ fn parse_3164(i: &[u8], pri: Option<u8>, ver: Option<u8>) -> Option<Syslog<'_>> 
 }
 
 /// A plausible host name or address token; rejects CSV, key=value and bracketed payloads.
-fn hostname(tok: &[u8]) -> Option<&str> {
+fn hostname<'a>(tok: &'a [u8], line: Line<'a>) -> Option<&'a str> {
     let ok = !tok.is_empty()
         && tok.len() <= 255
         && tok.last() != Some(&b':')
@@ -523,7 +567,7 @@ fn hostname(tok: &[u8]) -> Option<&str> {
             .iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'%'));
     if ok {
-        std::str::from_utf8(tok).ok()
+        line.str(tok)
     } else {
         None
     }
@@ -540,7 +584,7 @@ fn pid_brackets(i: &[u8]) -> Res<'_, &[u8]> {
 
 /// `tag[pid]: ` or `tag: ` at the start of `i`: the program name, pid and the message after it.
 /// `CEF:`/`LEEF:` are payload markers, not tags.
-fn program_tag(i: &[u8]) -> Option<(&str, Option<&str>, &[u8])> {
+fn program_tag<'a>(i: &'a [u8], line: Line<'a>) -> Option<(&'a str, Option<&'a str>, &'a [u8])> {
     let (rest, name) =
         take_while1::<_, _, ()>(|c: u8| c > b' ' && c != b'[' && c != b':' && c != 0x7f)(i).ok()?;
     if name.len() > 64 || name == b"CEF" || name == b"LEEF" {
@@ -551,10 +595,8 @@ fn program_tag(i: &[u8]) -> Option<(&str, Option<&str>, &[u8])> {
     if !matches!(rest.first(), None | Some(b' ' | b'\t')) {
         return None;
     }
-    let name = std::str::from_utf8(name).ok()?;
-    let pid = pid
-        .and_then(|p| std::str::from_utf8(p).ok())
-        .filter(|p| !p.is_empty());
+    let name = line.str(name)?;
+    let pid = pid.and_then(|p| line.str(p)).filter(|p| !p.is_empty());
     Some((name, pid, skip_spaces(rest)))
 }
 

@@ -221,9 +221,15 @@ impl Processor {
     ) -> SourceType {
         doc.clear();
         let mut source_type = detection.source_type.clone();
+        // The record as text, checked once: `event.original`, and the syslog parser's fields.
+        let text = crate::doc::lossy(raw);
+        let valid = match &text {
+            std::borrow::Cow::Borrowed(t) => Some(*t),
+            std::borrow::Cow::Owned(_) => None,
+        };
         // Parsers never panic on purpose; if one does, the record still goes out, as unknown.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.normalize_typed(raw, detection, ctx, doc)
+            self.normalize_typed(raw, valid, detection, ctx, doc)
         }));
         let failure = match outcome {
             Ok(Ok(())) => None,
@@ -257,7 +263,7 @@ impl Processor {
             self.counters.truncated.inc();
         }
         self.common_fields(
-            raw,
+            &text,
             ctx.received,
             &batch.origin,
             &source_type,
@@ -273,12 +279,13 @@ impl Processor {
     fn normalize_typed(
         &self,
         raw: &[u8],
+        valid: Option<&str>,
         d: &Detection,
         ctx: &Context,
         doc: &mut Doc,
     ) -> Result<(), ParseFailure> {
         match (&d.source_type, d.syslog_payload) {
-            (SourceType::Syslog, _) => syslog::normalize(raw, ctx, doc),
+            (SourceType::Syslog, _) => syslog::normalize_line(raw, valid, ctx, doc),
             (SourceType::Unknown, _) => {
                 normalize_unknown(raw, doc);
                 Ok(())
@@ -287,7 +294,7 @@ impl Processor {
                 let payload = raw.get(offset..).unwrap_or(raw);
                 // The header's fields, unless the syslog parser read part of the payload as a
                 // host or tag (PAN-OS often sends no host, or only an address).
-                if let Ok(s) = crate::parse::syslog::parse(raw) {
+                if let Ok(s) = crate::parse::syslog::parse_line(raw, valid) {
                     let msg_start = (s.msg.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
                     if msg_start <= offset {
                         syslog::apply_header(&s, ctx, doc);
@@ -329,7 +336,7 @@ impl Processor {
     #[allow(clippy::too_many_arguments)]
     fn common_fields(
         &self,
-        raw: &[u8],
+        text: &str,
         received: DateTime<Utc>,
         origin: &crate::event::Origin,
         source_type: &SourceType,
@@ -342,10 +349,10 @@ impl Processor {
         }
         doc.insert("event.created", received);
         if self.keep_original {
-            doc.insert_reusing("event.original", &crate::doc::lossy(raw));
+            doc.insert_reusing("event.original", text);
         }
         if text_fallback && !doc.contains("message") {
-            doc.insert("message", crate::doc::lossy(raw).trim_end());
+            doc.insert("message", text.trim_end());
         }
         doc.insert("ecs.version", lit!(ECS_VERSION));
         doc.insert("sluice.input", &*origin.input);
