@@ -205,9 +205,16 @@ fn structured_data(sd: &[SdElement<'_>]) -> Value {
     Value::Object(out)
 }
 
+/// `str::split_once` at an ASCII byte, by a plain loop: what is split here is a few words long,
+/// where the generic character searcher's setup cost more than the scan.
+fn cut(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// `sshd(pam_unix)` (old PAM tags) → `sshd`, for matching program names.
 fn base_program(tag: &str) -> &str {
-    tag.split_once('(').map_or(tag, |(b, _)| b)
+    cut(tag, b'(').map_or(tag, |(b, _)| b)
 }
 
 /// What the message says, collected first so users, source and `related.*` are written once.
@@ -283,7 +290,7 @@ impl<'m> Found<'m> {
 /// The text as an IP address (brackets and an IPv6 zone tolerated), with its parsed value.
 fn parse_ip(s: &str) -> Option<(&str, IpAddr)> {
     let s = s.trim_start_matches('[').trim_end_matches(']');
-    let bare = s.split_once('%').map_or(s, |(a, _)| a);
+    let bare = cut(s, b'%').map_or(s, |(a, _)| a);
     ip::parse_ip(bare).map(|a| (s, a))
 }
 
@@ -389,7 +396,7 @@ fn extract<'m>(
 /// sshd `Accepted|Failed <method> for [invalid user ]<user> from <ip> port <port> [ssh2][: <sig>]`
 /// and `Invalid user <user> from <ip> [port <port>]`.
 fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
-    let Some((event, rest)) = msg.split_once(' ') else {
+    let Some((event, rest)) = cut(msg, b' ') else {
         return false;
     };
     if matches!(event, "Invalid" | "Illegal") {
@@ -404,7 +411,7 @@ fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
                 None => return false,
             },
         };
-        let (host, after) = host_part.split_once(' ').unwrap_or((host_part, ""));
+        let (host, after) = cut(host_part, b' ').unwrap_or((host_part, ""));
         doc.insert("system.auth.ssh.event", event);
         f.event(
             Some("ssh_login"),
@@ -420,7 +427,7 @@ fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
     if !matches!(event, "Accepted" | "Failed" | "Postponed") {
         return false;
     }
-    let Some((method, rest)) = rest.split_once(' ') else {
+    let Some((method, rest)) = cut(rest, b' ') else {
         return false;
     };
     let Some(rest) = rest.strip_prefix("for ") else {
@@ -430,7 +437,7 @@ fn ssh_login<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
         return false;
     };
     let user = who.strip_prefix("invalid user ").unwrap_or(who);
-    let (host, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (host, rest) = cut(rest, b' ').unwrap_or((rest, ""));
     let Some(rest) = rest.strip_prefix("port ") else {
         return false;
     };
@@ -605,7 +612,7 @@ fn new_account<'m>(msg: &'m str, f: &mut Found<'m>, doc: &mut Doc) -> bool {
         return false;
     };
     for kv in rest.split(", ") {
-        let Some((k, v)) = kv.split_once('=') else {
+        let Some((k, v)) = cut(kv, b'=') else {
             continue;
         };
         match (is_user, k) {
@@ -650,10 +657,10 @@ fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
     f.event(Some(action), &["iam"], kind, Some(outcome));
     // `add 'alice' to group 'wheel'` / `add 'alice' to shadow group 'wheel'`.
     if let Some(rest) = msg.strip_prefix("add '") {
-        if let Some((user, rest)) = rest.split_once('\'') {
+        if let Some((user, rest)) = cut(rest, b'\'') {
             if let Some((_, g)) = rest.split_once("group '") {
                 f.user = Some(user);
-                f.group = g.split_once('\'').map(|(g, _)| g);
+                f.group = cut(g, b'\'').map(|(g, _)| g);
                 f.action = Some("group-member-added");
             }
         }
@@ -661,10 +668,10 @@ fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
     }
     // Elastic names the removed member as the target.
     if let Some(rest) = msg.strip_prefix("delete '") {
-        if let Some((user, rest)) = rest.split_once('\'') {
+        if let Some((user, rest)) = cut(rest, b'\'') {
             if let Some((_, g)) = rest.split_once("group '") {
                 f.target = Some(user);
-                f.group = g.split_once('\'').map(|(g, _)| g);
+                f.group = cut(g, b'\'').map(|(g, _)| g);
                 f.action = Some("group-member-removed");
             }
         }
@@ -673,7 +680,7 @@ fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
     // `delete user 'bob'`, `removed group 'bob'`, `group 'ops' removed`.
     let quoted = |marker: &str| {
         msg.split_once(marker)
-            .and_then(|(_, r)| r.split_once('\''))
+            .and_then(|(_, r)| cut(r, b'\''))
             .map(|(v, _)| v)
     };
     if f.user.is_none() {
@@ -710,7 +717,7 @@ fn su<'m>(msg: &'m str, f: &mut Found<'m>) {
         .map(|r| ("success", r))
         .or_else(|| msg.strip_prefix("- ").map(|r| ("failure", r)))
     {
-        let Some((actor, target)) = r.split(' ').nth(1).and_then(|p| p.split_once(':')) else {
+        let Some((actor, target)) = r.split(' ').nth(1).and_then(|p| cut(p, b':')) else {
             return;
         };
         (sign, actor, target)
@@ -800,7 +807,7 @@ fn pam<'m>(msg: &'m str, f: &mut Found<'m>) {
         f.user = token(rest.trim_start_matches('(').split(')').next().unwrap_or(""));
     } else if let Some(rest) = msg.strip_prefix("pam_unix(") {
         // Another pam_unix line: its type names the category, as in Elastic.
-        if let Some((_, kind)) = rest.split_once(')').and_then(|(s, _)| s.split_once(':')) {
+        if let Some((_, kind)) = cut(rest, b')').and_then(|(s, _)| cut(s, b':')) {
             match kind {
                 "auth" => f.event(None, &["authentication"], &[], None),
                 "session" => f.event(None, &["session"], &[], None),
@@ -822,7 +829,7 @@ fn pam_kv<'m>(msg: &'m str, f: &mut Found<'m>) {
         return;
     };
     for item in kv.split_ascii_whitespace() {
-        let Some((k, v)) = item.split_once('=') else {
+        let Some((k, v)) = cut(item, b'=') else {
             continue;
         };
         let v = Some(v).filter(|v| !v.is_empty());
