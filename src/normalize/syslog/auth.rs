@@ -309,25 +309,26 @@ fn account_management<'m>(prog: &str, msg: &'m str, f: &mut Found<'m>) {
         action
     };
     f.event(Some(action), &["iam"], kind, Some(outcome));
-    // `add 'alice' to group 'wheel'` / `add 'alice' to shadow group 'wheel'`.
-    if let Some(rest) = msg.strip_prefix("add '") {
-        if let Some((user, rest)) = cut(rest, b'\'') {
-            if let Some((_, g)) = rest.split_once("group '") {
+    // `add 'alice' to group 'wheel'`, `add 'alice' to shadow group 'wheel'`, `delete 'bob' from
+    // group 'wheel'`: Elastic names an added member as the user, a removed one as the target.
+    for (prefix, added) in [("add '", true), ("delete '", false)] {
+        let Some(rest) = msg.strip_prefix(prefix) else {
+            continue;
+        };
+        let member =
+            cut(rest, b'\'').and_then(|(user, r)| Some((user, r.split_once("group '")?.1)));
+        if let Some((user, g)) = member {
+            if added {
                 f.user = Some(user);
-                f.group = cut(g, b'\'').map(|(g, _)| g);
-                f.action = Some("group-member-added");
-            }
-        }
-        return;
-    }
-    // Elastic names the removed member as the target.
-    if let Some(rest) = msg.strip_prefix("delete '") {
-        if let Some((user, rest)) = cut(rest, b'\'') {
-            if let Some((_, g)) = rest.split_once("group '") {
+            } else {
                 f.target = Some(user);
-                f.group = cut(g, b'\'').map(|(g, _)| g);
-                f.action = Some("group-member-removed");
             }
+            f.group = cut(g, b'\'').map(|(g, _)| g);
+            f.action = Some(if added {
+                "group-member-added"
+            } else {
+                "group-member-removed"
+            });
         }
         return;
     }
