@@ -419,25 +419,45 @@ impl Doc {
                 _ => {}
             }
         }
-        // Most fields own nothing: a static key and a number, a time or an inline string. Left
-        // to `Vec::clear`, each field went through `Value`'s whole drop glue, an out-of-line call;
-        // matched here, those fields cost a compare (W1: 2,220 -> 1,960 instructions a document).
-        for (key, value) in self.fields.drain(..) {
-            drop(key);
+        // Most fields own nothing: a static key and a number, a time or an inline string. What
+        // owns memory is taken out first, so that the fields left need no drop at all, and the
+        // list is emptied by setting its length. `Vec::clear` (or `drain`) ran `Value`'s drop glue,
+        // an out-of-line call, on every field: W2 3,624.8 M -> 3,506.0 M instructions for 200,000
+        // records, W1 7,242.6 M -> 7,049.2 M (callgrind).
+        let Doc {
+            fields,
+            spare_arrays,
+            ..
+        } = self;
+        for (key, value) in fields.iter_mut() {
+            if let Cow::Owned(_) = key {
+                *key = Cow::Borrowed("");
+            }
             match value {
                 Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Time(_) => {
                 }
-                Value::Str(s) => drop(s),
-                Value::Array(mut items)
-                    if self.spare_arrays.len() < SPARE_ARRAYS
-                        && items.capacity() <= SPARE_ARRAY_CAP =>
-                {
-                    items.clear();
-                    self.spare_arrays.push(items);
+                Value::Str(s) => {
+                    if s.is_heap_allocated() {
+                        *value = Value::Null;
+                    }
                 }
-                other => drop(other),
+                Value::Array(items)
+                    if spare_arrays.len() < SPARE_ARRAYS && items.capacity() <= SPARE_ARRAY_CAP =>
+                {
+                    let mut items = std::mem::take(items);
+                    items.clear();
+                    spare_arrays.push(items);
+                }
+                other => *other = Value::Null,
             }
         }
+        // SAFETY: a length of zero is within any capacity and leaves no element that must be
+        // initialized. Skipping the fields' drops is sound in any case (a leak at worst), and
+        // leaks nothing because every field left owns nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            fields.set_len(0)
+        };
     }
 
     /// Sets `key` to a copy of `text` in a buffer kept from the previous document: for the one

@@ -7,8 +7,9 @@
 //! compare and three bit steps. On x86_64 the compares are SSE2 (always present there); elsewhere
 //! a plain loop gives the same masks.
 //!
-//! This is the one module allowed `unsafe` (the crate denies it): two SSE2 loads, each of exactly
-//! the 16 bytes of an array reference. The test below checks both masks against a byte loop for
+//! One of three places allowed `unsafe` (the crate denies it; the others are `Doc::clear`'s
+//! `set_len(0)` and the GeoIP database's memory map): two SSE2 loads, each of exactly the 16
+//! bytes of an array reference. The test below checks both masks against a byte loop for
 //! every byte value at every position.
 
 /// The width of a chunk.

@@ -598,3 +598,36 @@ fn other_values_under_a_splice_key_stay_valid_json() {
     assert_eq!(v["x"]["y"], "z");
     assert_eq!(v["x"][SPLICE], "text");
 }
+
+#[test]
+fn clear_drops_what_the_fields_own() {
+    let members =
+        std::sync::Arc::new(Members::new(vec![("city_name", Value::from("Paris"))]).unwrap());
+    let mut d = Doc::new();
+    for round in 0..3 {
+        d.insert(
+            super::splice_key("source.geo"),
+            Value::Members(members.clone()),
+        );
+        d.insert("a", Value::Array(vec![Value::Members(members.clone())]));
+        let huge: Vec<Value> = (0..SPARE_ARRAY_CAP + 1)
+            .map(|_| Value::Members(members.clone()))
+            .collect();
+        d.insert("b", Value::Array(huge));
+        d.insert(
+            "c",
+            Value::Object(vec![("m".into(), Value::Members(members.clone()))]),
+        );
+        d.insert(
+            format!("key{round}"),
+            "a heap string longer than twenty-four bytes",
+        );
+        d.insert("n", 1);
+        assert_eq!(std::sync::Arc::strong_count(&members), SPARE_ARRAY_CAP + 5);
+        d.clear();
+        // Nothing kept: a spare array is emptied, the rest dropped.
+        assert_eq!(std::sync::Arc::strong_count(&members), 1);
+        assert!(d.is_empty());
+        assert_eq!(d.to_json(), serde_json::json!({}));
+    }
+}
