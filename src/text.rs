@@ -1,4 +1,4 @@
-//! `str::trim` with a fast path for the usual case.
+//! `str::trim` with a fast path for the usual case, and `split_once` at an ASCII byte.
 //!
 //! Field values are trimmed everywhere (PAN-OS columns, Windows event data, indicator lookups),
 //! and nearly all of them have nothing to trim. `str::trim` decodes a character from each end and
@@ -25,9 +25,39 @@ pub fn is_blank(s: &str) -> bool {
     }
 }
 
+/// `str::split_once` at an ASCII byte, by a plain loop: what is split (a few words, a host
+/// name's labels) is short, where the generic character searcher's setup cost more than the scan.
+#[inline]
+pub fn cut(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_splits_as_split_once_does() {
+        let lines = [
+            "",
+            " ",
+            "one",
+            "  two  words ",
+            "tab\tand\nnew\rline\x0cfeed",
+            "Accepted password for root from 10.0.0.1 port 22 ssh2",
+            "naïve (é) user=ü, x=y ; z",
+            "(rhost=1.2.3.4) [::1]: done,",
+            "trailing=",
+            "=leading",
+            "www.example.com.",
+        ];
+        for l in lines {
+            for c in [' ', '(', '=', '\'', ':', ')', '.'] {
+                assert_eq!(cut(l, c as u8), l.split_once(c), "{l:?} at {c:?}");
+            }
+        }
+    }
 
     #[test]
     fn agrees_with_str_trim() {

@@ -17,7 +17,7 @@ use super::cache::IpMemo;
 use super::{extension, mmdb::parse_network, EnrichError, LoadReport, Tally};
 use crate::config::AssetConfig;
 use crate::doc::{Doc, Key, Value};
-use crate::text::trim;
+use crate::text::{cut, trim};
 
 /// What the inventory says about one host, ready to insert.
 #[derive(Debug, Default)]
@@ -152,10 +152,10 @@ impl AssetTable {
             } else {
                 v.to_ascii_lowercase().into()
             };
-            self.names.get(&*v).copied().or_else(|| {
-                v.split_once('.')
-                    .and_then(|(short, _)| self.names.get(short).copied())
-            })
+            self.names
+                .get(&*v)
+                .copied()
+                .or_else(|| cut(&v, b'.').and_then(|(short, _)| self.names.get(short).copied()))
         };
         idx.and_then(|i| self.assets.get(i)).map(|a| &**a)
     }

@@ -11,7 +11,7 @@ use crate::doc::{lit, Doc, Related, Text, Value};
 use crate::ip;
 use crate::normalize::{Context, ParseFailure};
 use crate::parse::syslog::{parse, parse_line, SdElement, Syslog};
-use crate::text::trim;
+use crate::text::{cut, trim};
 
 const FACILITY: [&str; 24] = [
     "kern",
@@ -203,13 +203,6 @@ fn structured_data(sd: &[SdElement<'_>]) -> Value {
         }
     }
     Value::Object(out)
-}
-
-/// `str::split_once` at an ASCII byte, by a plain loop: what is split here is a few words long,
-/// where the generic character searcher's setup cost more than the scan.
-fn cut(s: &str, b: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|c| c == b)?;
-    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// `sshd(pam_unix)` (old PAM tags) → `sshd`, for matching program names.

@@ -299,24 +299,3 @@ fn parse_failure_is_reported() {
     assert!(normalize(b"<13>garbage", &ctx(), &mut d).is_err());
     assert!(d.is_empty());
 }
-
-#[test]
-fn cut_splits_as_split_once_does() {
-    let lines = [
-        "",
-        " ",
-        "one",
-        "  two  words ",
-        "tab\tand\nnew\rline\x0cfeed",
-        "Accepted password for root from 10.0.0.1 port 22 ssh2",
-        "naïve (é) user=ü, x=y ; z",
-        "(rhost=1.2.3.4) [::1]: done,",
-        "trailing=",
-        "=leading",
-    ];
-    for l in lines {
-        for c in [' ', '(', '=', '\'', ':', ')'] {
-            assert_eq!(cut(l, c as u8), l.split_once(c), "{l:?} at {c:?}");
-        }
-    }
-}
