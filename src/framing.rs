@@ -168,31 +168,13 @@ impl Framer {
 
     /// Adds bytes read from the stream.
     pub fn feed(&mut self, data: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(data);
-    }
-
-    /// One `read` of up to `max` bytes from `r` straight into the buffer, instead of into a read
-    /// buffer that `feed` then copies (W1: 427 MB copied once more for nothing; zeroing the room
-    /// first costs less than that copy). Returns how many bytes; 0 at the end of the stream.
-    pub fn read_from(&mut self, mut r: impl std::io::Read, max: usize) -> std::io::Result<usize> {
-        self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + max, 0);
-        let res = r.read(&mut self.buf[len..]);
-        let n = res.as_ref().map_or(0, |n| *n);
-        self.buf.truncate(len + n);
-        res
-    }
-
-    /// Drops the bytes already handed out.
-    fn compact(&mut self) {
         if self.taken > 0 {
             self.buf.drain(..self.taken);
             self.base += self.taken as u64;
             self.json.pos = self.json.pos.saturating_sub(self.taken);
             self.taken = 0;
         }
+        self.buf.extend_from_slice(data);
     }
 
     /// The next complete record, if any. `eof` also emits a final record without a delimiter.
@@ -561,32 +543,6 @@ mod tests {
                 (10, "last".into(), false)
             ]
         );
-    }
-
-    #[test]
-    fn read_from_frames_as_feed_does() {
-        let text: &[u8] = b"<13>one\n{\"x\": 1}\r\n\nlonger line three\npartial";
-        for max in [1, 3, 7, 64] {
-            let mut f = Framer::new(Framing::Lines, 1024, 0);
-            let mut r = text;
-            let mut got = Vec::new();
-            loop {
-                let n = f.read_from(&mut r, max).unwrap();
-                assert!(n <= max);
-                while let Some((fr, rec)) = f.next_record(n == 0) {
-                    got.push((
-                        fr.offset,
-                        String::from_utf8_lossy(rec).into_owned(),
-                        fr.truncated,
-                    ));
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            assert_eq!(got, all(Framing::Lines, 1024, &[text, b""]), "max {max}");
-            assert_eq!(f.position(), text.len() as u64);
-        }
     }
 
     #[test]

@@ -62,11 +62,12 @@ pub fn read_batches(
         let origin = Arc::new(origin);
         let bar = progress(len, &name);
         let mut framer = Framer::new(Framing::Auto, MAX_RECORD, 0);
+        let mut buf = vec![0u8; 1 << 20];
         let new_batch =
             |bytes| RawBatch::with_capacity(Arc::clone(&origin), AckRef::none(), batch_size, bytes);
         let mut batch = new_batch(0);
         loop {
-            let n = match framer.read_from(&mut reader, 1 << 20) {
+            let n = match reader.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(anyhow::anyhow!("{name}: {e}")),
@@ -76,6 +77,7 @@ pub fn read_batches(
                 b.inc(n as u64);
             }
             let eof = n == 0;
+            framer.feed(&buf[..n]);
             while let Some((frame, rec)) = framer.next_record(eof) {
                 batch.push(rec, Some(frame.offset), frame.truncated);
                 if batch.len() >= batch_size {

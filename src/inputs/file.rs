@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +81,7 @@ pub struct FileInput {
     files: HashMap<FileId, Tracked>,
     checkpoints: Checkpoints,
     first_scan: bool,
+    buf: Vec<u8>,
     truncations: Counter,
     rotations: Counter,
     errors: Counter,
@@ -114,6 +115,7 @@ impl FileInput {
             files: HashMap::new(),
             checkpoints,
             first_scan: true,
+            buf: vec![0; READ_CHUNK],
             ctx,
         })
     }
@@ -286,7 +288,7 @@ impl FileInput {
         let mut read_total = 0usize;
         let mut eof = false;
         while read_total < MAX_READ_PER_TURN {
-            match t.framer.read_from(&t.file, READ_CHUNK) {
+            match t.file.read(&mut self.buf) {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -294,6 +296,7 @@ impl FileInput {
                 Ok(n) => {
                     read_total += n;
                     t.read_pos += n as u64;
+                    t.framer.feed(&self.buf[..n]);
                     t.last_data = Instant::now();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
