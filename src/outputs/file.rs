@@ -536,6 +536,23 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_of_more_lines_than_one_writev_takes_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        // JSON written in reverse order: no two records' lines are adjacent, so each is its own
+        // slice, more than the 1,024 one `writev` call takes.
+        let json: Vec<String> = (0..1500).map(|i| format!("{{\"n\":{i}}}")).collect();
+        let lines: Vec<(&str, &str)> = json.iter().map(|j| ("syslog", j.as_str())).collect();
+        let written: Vec<usize> = (0..lines.len()).rev().collect();
+        let path = dir.path().join("big.ndjson");
+        write_all(
+            path.to_str().unwrap(),
+            vec![batch("in", &lines, &written, true)],
+        );
+        let want: String = json.iter().map(|j| format!("{j}\n")).collect();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+    }
+
+    #[test]
     fn records_go_to_the_path_of_their_input_and_source_type() {
         let dir = tempfile::tempdir().unwrap();
         let lines = [
